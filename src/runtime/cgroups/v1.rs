@@ -1,0 +1,62 @@
+//! cgroup v1 files: one hierarchy per controller (or co-mounted group).
+
+use super::{Limits, mkdir_all, write};
+use crate::runtime::error::{Context, Result};
+use std::fs;
+use std::path::Path;
+
+pub fn create(mount: &Path, name: &str, controllers: &[String]) -> Result<()> {
+    let cpuset = controllers.iter().any(|c| c == "cpuset");
+    mkdir_all(mount, name, |dir| {
+        // A new v1 cpuset starts empty and refuses tasks: inherit the parent's.
+        if cpuset {
+            inherit_cpuset(dir)?;
+        }
+        Ok(())
+    })
+}
+
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let Some(parent) = dir.parent() else { return Ok(()) };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if mine.trim().is_empty() {
+            let theirs = fs::read_to_string(parent.join(file)).ctx(|| format!("read {}", parent.join(file).display()))?;
+            write(&dir.join(file), theirs.trim())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn apply(dir: &Path, limit: &str, l: &Limits) -> Result<()> {
+    match limit {
+        "memory" => {
+            if let Some(bytes) = l.memory {
+                write(&dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
+            }
+        }
+        "cpus" => {
+            if let Some(cpus) = l.cpus {
+                write(&dir.join("cpu.cfs_period_us"), "100000")?;
+                write(&dir.join("cpu.cfs_quota_us"), &((cpus * 100_000.0).round() as i64).to_string())?;
+            }
+        }
+        "cpu_shares" => {
+            if let Some(shares) = l.cpu_shares {
+                write(&dir.join("cpu.shares"), &shares.to_string())?;
+            }
+        }
+        "cpuset_cpus" => {
+            if let Some(cpus) = &l.cpuset_cpus {
+                write(&dir.join("cpuset.cpus"), cpus)?;
+            }
+        }
+        "pids" => {
+            if let Some(max) = l.pids {
+                write(&dir.join("pids.max"), &max.to_string())?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

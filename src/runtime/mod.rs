@@ -1,0 +1,11 @@
+//! The runtime primitives, by concern. No policy lives here: the bundled
+//! scripts decide what happens in which order.
+
+pub mod cgroups;
+pub mod error;
+pub mod image;
+pub mod process;
+pub mod rootfs;
+pub mod state;
+pub mod sys;
+pub mod tty;

@@ -1,0 +1,682 @@
+//! The container's init process, from clone to exec, and the host-side view of
+//! processes (liveness by start time, signals, waiting).
+//!
+//! Lifecycle, as in OCI: `create` clones the init into new pid, mount, uts, ipc
+//! and net namespaces, where it blocks on a SOCK_SEQPACKET socketpair; the
+//! caller then puts it in its cgroups and calls `start`, which releases it to
+//! set up its root and exec the command. The socket is close-on-exec in the
+//! child, so a successful exec reads as EOF and a failure arrives as a message
+//! naming the cause. No re-exec and no threads: the child is a clone of this
+//! process continuing on a copy of its stack.
+//!
+//! Detached containers get a monitor: a process in its own session that is the
+//! init's parent, waits for it and records its exit in the state store. The
+//! monitor re-execs this binary (`__monitor`) right after cloning the init, so
+//! it keeps none of the CLI's memory.
+
+use super::error::{Context, Error, Kind, Result};
+use super::rootfs::ContainerRoot;
+use super::state::Store;
+use super::tty;
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use std::ffi::CString;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to run and how; built by the script from its options.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Spec {
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default = "default_cwd")]
+    pub cwd: String,
+    #[serde(default)]
+    pub hostname: String,
+    /// The mounted root filesystem (the overlay's merged dir).
+    pub rootfs: PathBuf,
+    /// Keep the caller's stdin (`-i`); otherwise stdin is /dev/null.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Give the container a pseudo-terminal (`-t`); the caller relays it in `wait`.
+    #[serde(default)]
+    pub tty: bool,
+    /// Send stdout and stderr to this file (detached containers).
+    #[serde(default)]
+    pub log: Option<PathBuf>,
+    /// Detach: a monitor process becomes the init's parent and records its exit.
+    #[serde(default)]
+    pub monitor: Option<MonitorSpec>,
+}
+
+fn default_cwd() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MonitorSpec {
+    pub state_root: PathBuf,
+    pub data_root: PathBuf,
+    pub name: String,
+    /// `--rm`: when the container ends, the monitor runs `mydocker rm -f NAME`.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+/// A created, not yet started, container init.
+#[derive(Debug)]
+pub struct Created {
+    pub pid: i32,
+    pub monitor_pid: i32,
+    sock: Option<OwnedFd>,
+    pty_master: Option<OwnedFd>,
+    /// Signals we blocked for the foreground wait loop, restored when done.
+    blocked: Option<SigSet>,
+}
+
+/// Signals the foreground `wait` forwards to the container (plus SIGCHLD and SIGWINCH it handles).
+fn forwarded_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+        Signal::SIGWINCH,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+pub fn create(spec: &Spec) -> Result<Created> {
+    if spec.args.is_empty() || spec.args[0].is_empty() {
+        return Err(Error::invalid("no command given"));
+    }
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "socketpair")?;
+    let (pty_master, pty_slave) = if spec.tty && spec.monitor.is_none() {
+        let (m, s) = tty::open_pty()?;
+        (Some(m), Some(s))
+    } else {
+        (None, None)
+    };
+    let log = match &spec.log {
+        Some(path) => Some(
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ctx(|| format!("open log {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let child = ChildSetup {
+        spec,
+        sock: child_sock.as_raw_fd(),
+        parent_sock: parent_sock.as_raw_fd(),
+        pty_slave: pty_slave.as_ref().map(|f| f.as_raw_fd()),
+        log: log.as_ref().map(|f| f.as_raw_fd()),
+    };
+
+    if let Some(mon) = &spec.monitor {
+        let monitor_pid = spawn_monitor(&child, mon)?;
+        drop(child_sock);
+        let pid = match recv_message(&parent_sock)? {
+            Some(msg) if msg.starts_with("pid ") => msg[4..]
+                .parse::<i32>()
+                .map_err(|_| Error::os(format!("monitor sent a bad pid: {msg}")))?,
+            Some(msg) => return Err(decode_error(&msg)),
+            None => return Err(Error::os("the monitor exited before reporting the container's pid")),
+        };
+        log::info!("container init is pid {pid}, monitor pid {monitor_pid}");
+        return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master, blocked: None });
+    }
+
+    // Foreground: this process is the parent and forwards signals while it waits.
+    // Block them before clone so none is lost; the child unblocks them before exec.
+    let blocked = forwarded_signals();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old)).ctx(|| "block signals")?;
+    let pid = match clone_init(&child) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            return Err(e);
+        }
+    };
+    drop(child_sock);
+    drop(pty_slave);
+    log::info!("container init is pid {pid}");
+    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master, blocked: Some(old) })
+}
+
+/// Release the init to set up its root and exec; returns once exec succeeded or failed.
+pub fn start(c: &mut Created) -> Result<()> {
+    let sock = c.sock.take().ok_or_else(|| Error::invalid("container already started"))?;
+    match nix::unistd::write(&sock, b"start") {
+        Ok(_) => {}
+        Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {
+            return Err(Error::os("the container's init exited before it was started"));
+        }
+        Err(e) => return Err(Error::os(format!("release container init: {}", e.desc()))),
+    }
+    match recv_message(&sock)? {
+        None => Ok(()),
+        Some(msg) => Err(decode_error(&msg)),
+    }
+}
+
+/// Foreground wait: relay the terminal (if any), forward signals, reap the init.
+/// Returns the exit code, 128+N when killed by signal N.
+pub fn wait(c: &mut Created) -> Result<i32> {
+    let old = c.blocked.take();
+    let result = tty::relay_until_exit(c.pid, c.pty_master.take(), &forwarded_signals());
+    if let Some(old) = old {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+    result
+}
+
+/// Abandon a created container: kill its init (and monitor) and reap what is ours.
+pub fn abort(c: &mut Created) {
+    c.sock.take();
+    unsafe {
+        libc::kill(c.pid, libc::SIGKILL);
+    }
+    if c.monitor_pid == 0 {
+        let _ = waitpid(Pid::from_raw(c.pid), None);
+    }
+    if let Some(old) = c.blocked.take() {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+}
+
+/// Everything the child needs, as raw fds so the post-clone code allocates little.
+struct ChildSetup<'a> {
+    spec: &'a Spec,
+    sock: RawFd,
+    parent_sock: RawFd,
+    pty_slave: Option<RawFd>,
+    log: Option<RawFd>,
+}
+
+fn clone_init(child: &ChildSetup) -> Result<i32> {
+    let flags = libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET;
+    // clone without a new stack behaves like fork: the child continues here on a
+    // copy-on-write copy of our stack. We are single-threaded, so that is safe.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    match ret {
+        -1 => Err(Error::os(format!("clone container init: {}", Errno::last().desc()))),
+        0 => child_main(child),
+        pid => Ok(pid as i32),
+    }
+}
+
+/// The monitor: double-fork so it belongs to no CLI, clone the init, report its
+/// pid, then become `mydocker __monitor` and wait.
+fn spawn_monitor(child: &ChildSetup, mon: &MonitorSpec) -> Result<i32> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe")?;
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork monitor")? {
+        nix::unistd::ForkResult::Parent { child: mid } => {
+            drop(wr);
+            let _ = waitpid(mid, None);
+            let mut buf = [0u8; 16];
+            let n = nix::unistd::read(&rd, &mut buf).unwrap_or(0);
+            let pid = std::str::from_utf8(&buf[..n]).ok().and_then(|s| s.parse::<i32>().ok());
+            pid.ok_or_else(|| Error::os("could not start the container's monitor"))
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let code = match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Parent { child }) => {
+                    let _ = nix::unistd::write(&wr, child.as_raw().to_string().as_bytes());
+                    0
+                }
+                Ok(nix::unistd::ForkResult::Child) => {
+                    drop(wr);
+                    monitor_main(child, mon)
+                }
+                Err(_) => 1,
+            };
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            libc::close(null);
+        }
+    }
+    let pid = match clone_init(child) {
+        Ok(pid) => pid,
+        Err(e) => {
+            send_message(child.sock, &encode_error(&e));
+            unsafe { libc::_exit(1) }
+        }
+    };
+    send_message(child.sock, &format!("pid {pid}"));
+    unsafe {
+        libc::close(child.sock);
+        libc::close(child.parent_sock);
+        if let Some(fd) = child.log {
+            libc::close(fd);
+        }
+    }
+    // Re-exec so the monitor does not keep the CLI's memory; the init stays our child.
+    let mut argv = vec![
+        "mydocker".to_string(),
+        "__monitor".into(),
+        mon.state_root.display().to_string(),
+        mon.data_root.display().to_string(),
+        mon.name.clone(),
+        pid.to_string(),
+    ];
+    if mon.auto_remove {
+        argv.push("--rm".into());
+    }
+    if let Ok(cargs) = argv.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>() {
+        let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
+    }
+    // exec failed: do the monitor's job from here.
+    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove);
+    unsafe { libc::_exit(code) }
+}
+
+/// The monitor's job: reap the init, record its exit, and remove the container if asked.
+pub fn run_monitor(state_root: &std::path::Path, data_root: &std::path::Path, name: &str, pid: i32, auto_remove: bool) -> i32 {
+    let code = reap(pid);
+    let store = Store::new(state_root);
+    if let Err(e) = store.record_exit(name, code) {
+        log::warn!("monitor: recording the exit of {name}: {e}");
+    }
+    if auto_remove {
+        let root = state_root.display().to_string();
+        let data = data_root.display().to_string();
+        let args = ["mydocker", "--root", &root, "--data-root", &data, "rm", "-f", name];
+        if let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<std::result::Result<Vec<_>, _>>() {
+            let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
+        }
+        return 1;
+    }
+    0
+}
+
+/// Wait for our child `pid` to end; its exit code, or 128+N for signal N.
+pub fn reap(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return code;
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Non-blocking reap of our child; `Some(code)` once it has ended.
+pub fn try_reap(pid: i32) -> Result<Option<i32>> {
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(status) => Ok(exit_code(status)),
+        Err(Errno::EINTR) => Ok(None),
+        Err(e) => Err(Error::os(format!("wait for pid {pid}: {}", e.desc()))),
+    }
+}
+
+// ---- the child side -------------------------------------------------------
+
+#[derive(Debug)]
+struct ChildError {
+    kind: Kind,
+    message: String,
+}
+
+impl From<Error> for ChildError {
+    fn from(e: Error) -> Self {
+        ChildError { kind: e.kind, message: e.message }
+    }
+}
+
+fn child_main(c: &ChildSetup) -> ! {
+    unsafe {
+        libc::close(c.parent_sock);
+    }
+    let err = match child_setup_and_exec(c) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    send_message(c.sock, &encode_error(&Error::new(err.kind, err.message)));
+    let code = match err.kind {
+        Kind::CommandNotFound => 127,
+        Kind::NotExecutable => 126,
+        _ => 1,
+    };
+    unsafe { libc::_exit(code) }
+}
+
+fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Infallible, ChildError> {
+    let spec = c.spec;
+    setup_stdio(c)?;
+    // Wait for `start`; EOF means the creator went away: never run the command.
+    let mut buf = [0u8; 16];
+    match nix::unistd::read(unsafe { std::os::fd::BorrowedFd::borrow_raw(c.sock) }, &mut buf) {
+        Ok(n) if n > 0 => {}
+        _ => unsafe { libc::_exit(1) },
+    }
+    // Now that the script has placed us in our cgroup, its view becomes our root.
+    unsafe {
+        libc::unshare(libc::CLONE_NEWCGROUP);
+    }
+    ContainerRoot { rootfs: &spec.rootfs }.enter()?;
+    if !spec.hostname.is_empty() {
+        nix::unistd::sethostname(&spec.hostname).ctx(|| format!("set hostname {:?}", spec.hostname))?;
+    }
+    fs::create_dir_all(&spec.cwd).ctx(|| format!("working directory {}", spec.cwd))?;
+    nix::unistd::chdir(spec.cwd.as_str()).ctx(|| format!("working directory {}", spec.cwd))?;
+    // Signals blocked or ignored by the runtime must not leak into the container.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            unsafe {
+                let _ = nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl);
+            }
+        }
+    }
+    // Nothing the runtime holds may reach the command: mark every fd above stderr close-on-exec.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+    }
+    exec_in_path(&spec.args, &spec.env)
+}
+
+fn setup_stdio(c: &ChildSetup) -> Result<()> {
+    let spec = c.spec;
+    unsafe {
+        if let Some(slave) = c.pty_slave {
+            libc::setsid();
+            if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+                return Err(Error::os(format!("set controlling terminal: {}", Errno::last().desc())));
+            }
+            for fd in 0..3 {
+                libc::dup2(slave, fd);
+            }
+            libc::close(slave);
+            return Ok(());
+        }
+        if !spec.stdin || c.log.is_some() {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            if null < 0 {
+                return Err(Error::os("open /dev/null"));
+            }
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        if let Some(log) = c.log {
+            libc::dup2(log, 1);
+            libc::dup2(log, 2);
+            libc::close(log);
+        }
+    }
+    Ok(())
+}
+
+/// execve `args[0]`, searched in the container's PATH like execvp, with errors
+/// sorted into "not found" (127) and "not executable" (126).
+fn exec_in_path(args: &[String], env: &[String]) -> std::result::Result<std::convert::Infallible, ChildError> {
+    let to_c = |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")));
+    let cargs = args.iter().map(|a| to_c(a)).collect::<Result<Vec<_>>>()?;
+    let cenv = env.iter().map(|e| to_c(e)).collect::<Result<Vec<_>>>()?;
+    let cmd = &args[0];
+    let candidates: Vec<String> = if cmd.contains('/') {
+        vec![cmd.clone()]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{d}/{cmd}")).collect()
+    };
+    let mut denied = None;
+    for cand in &candidates {
+        let c = to_c(cand)?;
+        match nix::unistd::execve(&c, &cargs, &cenv) {
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
+            Err(e @ (Errno::EACCES | Errno::EISDIR | Errno::ENOEXEC | Errno::EPERM)) => {
+                denied.get_or_insert((cand.clone(), e));
+            }
+            Err(e) => {
+                return Err(ChildError {
+                    kind: Kind::NotExecutable,
+                    message: format!("exec {cand}: {}", e.desc()),
+                });
+            }
+        }
+    }
+    Err(match denied {
+        Some((path, e)) => ChildError {
+            kind: Kind::NotExecutable,
+            message: format!("{path}: permission denied: not executable ({})", e.desc()),
+        },
+        None if cmd.contains('/') => ChildError {
+            kind: Kind::CommandNotFound,
+            message: format!("{cmd}: no such file or directory"),
+        },
+        None => ChildError {
+            kind: Kind::CommandNotFound,
+            message: format!("{cmd}: executable file not found in $PATH"),
+        },
+    })
+}
+
+// ---- messages over the sync socket ----------------------------------------
+
+fn encode_error(e: &Error) -> String {
+    format!("err {}\t{}", e.kind.as_str(), e.message)
+}
+
+fn decode_error(msg: &str) -> Error {
+    let body = msg.strip_prefix("err ").unwrap_or(msg);
+    match body.split_once('\t') {
+        Some((kind, message)) => Error::new(Kind::parse(kind), message),
+        None => Error::os(body.to_string()),
+    }
+}
+
+fn send_message(fd: RawFd, msg: &str) {
+    unsafe {
+        libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL);
+    }
+}
+
+/// One message, or None at EOF (every copy of the other end is closed).
+fn recv_message(fd: &OwnedFd) -> Result<Option<String>> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned())),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(Error::os(format!("read from container init: {}", e.desc()))),
+        }
+    }
+}
+
+// ---- host view of any process ---------------------------------------------
+
+/// Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), and the state letter.
+pub fn stat(pid: i32) -> Option<(u64, char)> {
+    if pid <= 0 {
+        return None;
+    }
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields resume after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+pub fn start_time(pid: i32) -> Result<u64> {
+    stat(pid)
+        .map(|(t, _)| t)
+        .ok_or_else(|| Error::new(Kind::NotRunning, format!("no such process: {pid}")))
+}
+
+/// Is `pid` still the process that started at `start_time` (and not a zombie)?
+pub fn alive(pid: i32, start_time: u64) -> bool {
+    matches!(stat(pid), Some((t, state)) if t == start_time && state != 'Z' && state != 'X')
+}
+
+/// A pidfd for `pid`, but only if it is still the process that started at `start_time`:
+/// once we hold the pidfd the pid cannot be reused under us.
+pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
+    let not_running = || Error::new(Kind::NotRunning, format!("process {pid} is not running"));
+    if pid <= 0 {
+        return Err(not_running());
+    }
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(not_running());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    if !alive(pid, start_time) {
+        return Err(not_running());
+    }
+    Ok(fd)
+}
+
+/// Send `sig` to the process `pid` that started at `start_time`; never to a stranger reusing the pid.
+pub fn signal(pid: i32, start_time: u64, sig: i32) -> Result<()> {
+    let fd = open_pidfd(pid, start_time)?;
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, 0usize, 0u32) };
+    if r < 0 {
+        let e = Errno::last();
+        if e == Errno::ESRCH {
+            return Err(Error::new(Kind::NotRunning, format!("process {pid} is not running")));
+        }
+        return Err(Error::os(format!("signal {sig} to pid {pid}: {}", e.desc())));
+    }
+    Ok(())
+}
+
+/// Wait up to `timeout_ms` (negative: forever) for the process to end. True when it has.
+pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
+    let fd = match open_pidfd(pid, start_time) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(true),
+    };
+    let deadline = (timeout_ms >= 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64));
+    loop {
+        // A pidfd polls readable when the process exits; a zombie counts as gone.
+        if !alive(pid, start_time) {
+            return Ok(true);
+        }
+        let wait = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                left.as_millis().min(100) as i32
+            }
+            None => 100,
+        };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let r = unsafe { libc::poll(&mut pfd, 1, wait) };
+        if r < 0 && Errno::last() != Errno::EINTR {
+            return Err(Error::os(format!("poll pidfd: {}", Errno::last().desc())));
+        }
+    }
+}
+
+/// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
+}
+
+/// True when an I/O error means "it is not there".
+pub fn is_not_found(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_self() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap();
+        assert!(alive(me, t));
+        assert!(!alive(me, t + 1));
+        assert!(!alive(0, 0));
+    }
+
+    #[test]
+    fn signals_parse() {
+        assert_eq!(parse_signal("TERM").unwrap(), 15);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn errors_cross_the_socket() {
+        let e = decode_error(&encode_error(&Error::new(Kind::CommandNotFound, "x: not found")));
+        assert_eq!(e.kind, Kind::CommandNotFound);
+        assert_eq!(e.message, "x: not found");
+    }
+}

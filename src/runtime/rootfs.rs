@@ -1,0 +1,160 @@
+//! The container's root filesystem.
+//!
+//! Host side: an overlay per container — the image as the read-only lower dir,
+//! and `upper`, `work`, `merged` under `<data-root>/containers/<id>/`.
+//! Container side (run by the init process in its new mount namespace): make
+//! every mount private, mount /proc, /dev, /sys inside the overlay, then
+//! `pivot_root` into it and detach the old root so no host path stays reachable.
+
+use super::error::{Context, Error, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+use nix::unistd::{chdir, pivot_root};
+use serde::Serialize;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    pub dir: PathBuf,
+    pub lower: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+/// Where the layer of container `id` lives.
+pub fn layer_dir(data_root: &Path, id: &str) -> PathBuf {
+    data_root.join("containers").join(id)
+}
+
+/// Create the container's upper/work/merged dirs and mount the overlay on `merged`.
+pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path) -> Result<Layer> {
+    let dir = layer_dir(data_root, id);
+    let layer = Layer {
+        lower: image_rootfs.to_path_buf(),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+        merged: dir.join("merged"),
+        dir,
+    };
+    for d in [&layer.upper, &layer.work, &layer.merged] {
+        fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+    }
+    if !is_mounted(&layer.merged)? {
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            layer.lower.display(),
+            layer.upper.display(),
+            layer.work.display()
+        );
+        mount(Some("overlay"), &layer.merged, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+            .ctx(|| format!("mount overlay on {}", layer.merged.display()))?;
+    }
+    log::info!("mounted overlay {} (lower {})", layer.merged.display(), layer.lower.display());
+    Ok(layer)
+}
+
+/// Unmount the overlay (if mounted) and delete the layer. Idempotent.
+pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::invalid(format!("invalid container id {id:?}")));
+    }
+    let dir = layer_dir(data_root, id);
+    let merged = dir.join("merged");
+    if is_mounted(&merged)? {
+        umount2(&merged, MntFlags::MNT_DETACH).ctx(|| format!("unmount {}", merged.display()))?;
+        log::info!("unmounted {}", merged.display());
+    }
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::os(format!("remove {}: {e}", dir.display()))),
+    }
+}
+
+/// Is `path` a mount point in this process's mount namespace?
+pub fn is_mounted(path: &Path) -> Result<bool> {
+    let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+    let want = path.to_string_lossy();
+    Ok(info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| unescape_mountinfo(mp) == want))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}
+
+/// What the init process does to its mount namespace before exec.
+pub struct ContainerRoot<'a> {
+    pub rootfs: &'a Path,
+}
+
+impl ContainerRoot<'_> {
+    /// Set up the rootfs and pivot into it. Runs in the child, in its own mount namespace.
+    pub fn enter(&self) -> Result<()> {
+        let root = self.rootfs;
+        // Nothing we mount may propagate back to the host.
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .ctx(|| "make / private")?;
+        // pivot_root needs the new root to be a mount point.
+        mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .ctx(|| format!("bind {}", root.display()))?;
+
+        let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount_at(root, "proc", "proc", nosuid_nodev_noexec, None)?;
+        mount_at(root, "dev", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
+        populate_dev(&root.join("dev"))?;
+        mount_at(
+            root,
+            "dev/pts",
+            "devpts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        )?;
+        mount_at(root, "dev/shm", "tmpfs", nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+        mount_at(root, "sys", "sysfs", nosuid_nodev_noexec | MsFlags::MS_RDONLY, None)?;
+
+        chdir(root).ctx(|| format!("chdir {}", root.display()))?;
+        // pivot_root(".", ".") stacks the old root under the new one; detaching it
+        // leaves no path to the host's filesystem.
+        pivot_root(".", ".").ctx(|| "pivot_root")?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
+        chdir("/").ctx(|| "chdir /")?;
+        Ok(())
+    }
+}
+
+fn mount_at(root: &Path, rel: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
+    let target = root.join(rel);
+    fs::create_dir_all(&target).ctx(|| format!("create /{rel} in the container"))?;
+    mount(Some(fstype), &target, Some(fstype), flags, data).ctx(|| format!("mount {fstype} on /{rel}"))
+}
+
+/// The standard device nodes, as Docker provides them.
+fn populate_dev(dev: &Path) -> Result<()> {
+    const NODES: [(&str, u64, u64); 6] =
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+    for (name, major, minor) in NODES {
+        let path = dev.join(name);
+        mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .ctx(|| format!("mknod /dev/{name}"))?;
+        // mknod is subject to the umask; make the mode exact.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).ctx(|| format!("chmod /dev/{name}"))?;
+    }
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(target, dev.join(link)).ctx(|| format!("symlink /dev/{link}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The container state store: one directory per container, `<root>/<name>/`,
+//! holding `config.json` (the seed's layout) and the container's log.
+//!
+//! - The name is reserved by `mkdir`: it fails with EEXIST for all but one of
+//!   any number of concurrent creators, so the race has exactly one winner.
+//! - `config.json` is only ever replaced whole (temp file, fsync, rename), so a
+//!   reader never sees half a record, even without taking the lock.
+//! - Read-modify-write happens under `flock` on the container's directory.
+//!
+//! Records are JSON objects: the scripts decide what goes in them; the store
+//! only relies on `name` and `id`.
+
+use super::error::{Context, Error, Kind, Result};
+use nix::fcntl::{Flock, FlockArg};
+use serde_json::{Map, Value};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+pub type Record = Map<String, Value>;
+
+pub const CONFIG: &str = "config.json";
+
+/// Names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as Docker; this also keeps `..` and `/` out of paths.
+pub fn validate_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = match chars.next() {
+        Some(c) if c.is_ascii_alphanumeric() => {
+            chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        }
+        _ => false,
+    };
+    if ok && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed"
+        )))
+    }
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Reserve `record.name` and write the record. Fails with `Conflict` when taken.
+    pub fn create(&self, record: &Record) -> Result<()> {
+        let name = str_field(record, "name")?;
+        validate_name(name)?;
+        fs::create_dir_all(&self.root).ctx(|| format!("create state root {}", self.root.display()))?;
+        let dir = self.dir(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let owner = self
+                    .load(name)
+                    .ok()
+                    .and_then(|r| r.get("id").and_then(Value::as_str).map(short_id))
+                    .unwrap_or_default();
+                let by = if owner.is_empty() { String::new() } else { format!(" by container {owner}") };
+                return Err(Error::new(
+                    Kind::Conflict,
+                    format!("container name {name:?} is already in use{by}"),
+                ));
+            }
+            Err(e) => return Err(Error::os(format!("create {}: {e}", dir.display()))),
+        }
+        if let Err(e) = write_atomic(&dir.join(CONFIG), record) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn load(&self, name: &str) -> Result<Record> {
+        validate_name(name)?;
+        let path = self.dir(name).join(CONFIG);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no such container: {name}")));
+            }
+            Err(e) => return Err(Error::os(format!("read {}: {e}", path.display()))),
+        };
+        match serde_json::from_slice::<Value>(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Error::os(format!("{}: not a JSON object", path.display()))),
+            Err(e) => Err(Error::os(format!("{}: corrupt record: {e}", path.display()))),
+        }
+    }
+
+    /// Merge `patch` into the stored record under the container's lock and return the result.
+    pub fn update(&self, name: &str, patch: &Record) -> Result<Record> {
+        self.modify(name, |rec| {
+            for (k, v) in patch {
+                rec.insert(k.clone(), v.clone());
+            }
+        })
+    }
+
+    /// Read-modify-write under the container's lock.
+    pub fn modify(&self, name: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
+        let _lock = self.lock(name)?;
+        let mut rec = self.load(name)?;
+        f(&mut rec);
+        write_atomic(&self.dir(name).join(CONFIG), &rec)?;
+        Ok(rec)
+    }
+
+    /// Exclusive lock on a container's directory, held until the guard drops.
+    pub fn lock(&self, name: &str) -> Result<Flock<File>> {
+        validate_name(name)?;
+        let dir = self.dir(name);
+        let f = match File::open(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no such container: {name}")));
+            }
+            Err(e) => return Err(Error::os(format!("open {}: {e}", dir.display()))),
+        };
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::os(format!("lock {}: {}", dir.display(), e.desc())))
+    }
+
+    /// Every container directory, sorted by creation time. An unreadable record
+    /// comes back as `{name, status: "Unknown", error}` so callers can warn and
+    /// `rm -f` can still remove it.
+    pub fn list(&self) -> Result<Vec<Record>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::os(format!("read {}: {e}", self.root.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if validate_name(&name).is_err() || !entry.path().is_dir() {
+                continue;
+            }
+            match self.load(&name) {
+                Ok(rec) => out.push(rec),
+                Err(e) => {
+                    let mut rec = Record::new();
+                    rec.insert("name".into(), name.clone().into());
+                    rec.insert("id".into(), "".into());
+                    rec.insert("status".into(), "Unknown".into());
+                    let why = if e.kind == Kind::NotFound { "missing config.json".to_string() } else { e.message };
+                    rec.insert("error".into(), why.into());
+                    out.push(rec);
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            let key = |r: &Record| r.get("created").and_then(Value::as_str).unwrap_or("").to_string();
+            key(a).cmp(&key(b)).then_with(|| name_of(a).cmp(name_of(b)))
+        });
+        Ok(out)
+    }
+
+    /// Resolve a reference (name, full id, or unique id prefix) to a container name.
+    pub fn resolve(&self, reference: &str) -> Result<String> {
+        if reference.is_empty() {
+            return Err(Error::invalid("empty container name or id"));
+        }
+        validate_name(reference).map_err(|_| Error::not_found(format!("no such container: {reference}")))?;
+        if self.dir(reference).is_dir() {
+            return Ok(reference.to_string());
+        }
+        let mut matches: Vec<String> = Vec::new();
+        for rec in self.list()? {
+            let id = rec.get("id").and_then(Value::as_str).unwrap_or("");
+            if id == reference {
+                return Ok(name_of(&rec).to_string());
+            }
+            if !id.is_empty() && id.starts_with(reference) {
+                matches.push(name_of(&rec).to_string());
+            }
+        }
+        match matches.len() {
+            0 => Err(Error::not_found(format!("no such container: {reference}"))),
+            1 => Ok(matches.remove(0)),
+            _ => Err(Error::new(
+                Kind::Ambiguous,
+                format!("id prefix {reference:?} is ambiguous: matches {}", matches.join(", ")),
+            )),
+        }
+    }
+
+    /// Remove the container's directory; removing a missing one is not an error.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        let dir = self.dir(name);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::os(format!("remove {}: {e}", dir.display()))),
+        }
+    }
+
+    /// Record that the container's init ended with `code` (128+N for signal N).
+    /// A container whose record says a stop was requested ends `Stopped`, else `Exited`.
+    pub fn record_exit(&self, name: &str, code: i32) -> Result<Record> {
+        let finished = super::sys::now_rfc3339();
+        self.modify(name, |rec| {
+            let stopping = rec.get("stop_requested").and_then(Value::as_bool).unwrap_or(false);
+            rec.insert("status".into(), if stopping { "Stopped" } else { "Exited" }.into());
+            rec.insert("exit_code".into(), code.into());
+            rec.insert("finished".into(), finished.into());
+            rec.insert("pid".into(), 0.into());
+        })
+    }
+}
+
+fn name_of(rec: &Record) -> &str {
+    rec.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+fn str_field<'a>(rec: &'a Record, key: &str) -> Result<&'a str> {
+    rec.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::invalid(format!("container record has no {key:?} string")))
+}
+
+pub fn short_id(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// Replace `path` with `value` as JSON: temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, value: &Record) -> Result<()> {
+    let data = serde_json::to_vec_pretty(value).map_err(|e| Error::os(format!("encode record: {e}")))?;
+    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .ctx(|| format!("create {}", tmp.display()))?;
+        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
+        f.sync_all().ctx(|| format!("sync {}", tmp.display()))?;
+        fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, id: &str) -> Record {
+        let mut r = Record::new();
+        r.insert("name".into(), name.into());
+        r.insert("id".into(), id.into());
+        r
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("bird").is_ok());
+        assert!(validate_name("a.b_c-1").is_ok());
+        for bad in ["", "../x", "x/y", ".hidden", "-x", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn create_conflict_update_resolve_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create(&rec("bird", "abc123")).unwrap();
+        let err = store.create(&rec("bird", "def456")).unwrap_err();
+        assert_eq!(err.kind, Kind::Conflict);
+        assert!(err.message.contains("abc123"), "{}", err.message);
+
+        let mut patch = Record::new();
+        patch.insert("status".into(), "Running".into());
+        let r = store.update("bird", &patch).unwrap();
+        assert_eq!(r["status"], "Running");
+        assert_eq!(store.load("bird").unwrap()["id"], "abc123");
+
+        store.create(&rec("fish", "abd999")).unwrap();
+        assert_eq!(store.resolve("abc").unwrap(), "bird");
+        assert_eq!(store.resolve("fish").unwrap(), "fish");
+        assert_eq!(store.resolve("ab").unwrap_err().kind, Kind::Ambiguous);
+        assert_eq!(store.resolve("zzz").unwrap_err().kind, Kind::NotFound);
+        assert_eq!(store.resolve("../etc").unwrap_err().kind, Kind::NotFound);
+
+        store.remove("bird").unwrap();
+        store.remove("bird").unwrap();
+        assert_eq!(store.load("bird").unwrap_err().kind, Kind::NotFound);
+    }
+
+    #[test]
+    fn corrupt_record_is_listed_with_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create(&rec("good", "1111")).unwrap();
+        fs::create_dir(dir.path().join("bad")).unwrap();
+        fs::write(dir.path().join("bad").join(CONFIG), b"{\"name\": \"ba").unwrap();
+        fs::create_dir(dir.path().join("half")).unwrap();
+        let list = store.list().unwrap();
+        assert_eq!(list.len(), 3);
+        let bad = list.iter().find(|r| r["name"] == "bad").unwrap();
+        assert_eq!(bad["status"], "Unknown");
+        assert!(bad["error"].as_str().unwrap().contains("corrupt"));
+        let half = list.iter().find(|r| r["name"] == "half").unwrap();
+        assert_eq!(half["error"], "missing config.json");
+    }
+
+    #[test]
+    fn concurrent_create_has_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let root = root.clone();
+                std::thread::spawn(move || Store::new(root).create(&rec("same", &format!("id{i}"))).is_ok())
+            })
+            .collect();
+        let wins = handles.into_iter().filter_map(|h| h.join().ok()).filter(|ok| *ok).count();
+        assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn record_exit_respects_stop_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create(&rec("a", "1")).unwrap();
+        assert_eq!(store.record_exit("a", 3).unwrap()["status"], "Exited");
+        let mut patch = Record::new();
+        patch.insert("stop_requested".into(), true.into());
+        store.update("a", &patch).unwrap();
+        let r = store.record_exit("a", 143).unwrap();
+        assert_eq!(r["status"], "Stopped");
+        assert_eq!(r["exit_code"], 143);
+    }
+}

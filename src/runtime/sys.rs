@@ -1,0 +1,104 @@
+//! Small facts about the host: time, ids, sizes, CPUs.
+
+use super::error::{Context, Error, Result};
+use std::io::Read;
+
+/// Current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-30T00:51:32.123Z`.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_utc(now.as_secs() as i64, now.subsec_millis())
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+pub fn format_utc(secs: i64, millis: u32) -> String {
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// A 64-hex-digit random id, like Docker's.
+pub fn new_id() -> Result<String> {
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .ctx(|| "read /dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Parse a memory size as Docker does: bytes, or a number with b/k/m/g/t (any case, optional trailing b).
+pub fn parse_size(text: &str) -> Result<i64> {
+    let bad = || Error::invalid(format!("invalid size {text:?}: use bytes or a number with k, m, g or t (e.g. 32m)"));
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|r| !r.is_empty() && !r.ends_with('b')).unwrap_or(&t);
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = (n * mult).round();
+    if !bytes.is_finite() || bytes < 1.0 || bytes > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as i64)
+}
+
+/// Number of CPUs this process may run on.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32m").unwrap(), 32 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1GB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        for bad in ["12q", "", "m", "-1m", "0", "1bb", "abc"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(format_utc(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_utc(1_532_088_104, 5), "2018-07-20T12:01:44.005Z");
+        assert_eq!(now_rfc3339().len(), 24);
+    }
+
+    #[test]
+    fn ids_are_hex() {
+        let id = new_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,172 @@
+//! Terminals: the pseudo-terminal a `-t` container gets, and the foreground
+//! loop that relays it and forwards signals until the container's init ends.
+
+use super::error::{Context, Error, Result};
+use super::process::try_reap;
+use nix::errno::Errno;
+use nix::sys::signal::SigSet;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+fn winsize(fd: RawFd) -> Option<libc::winsize> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
+}
+
+fn set_winsize(fd: RawFd, ws: &libc::winsize) {
+    unsafe {
+        libc::ioctl(fd, libc::TIOCSWINSZ, ws);
+    }
+}
+
+pub fn isatty(fd: RawFd) -> bool {
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// A pty pair (master, slave), sized like our stdin's terminal if it is one.
+pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+    let pty = nix::pty::openpty(None, None).ctx(|| "open a pseudo-terminal")?;
+    for fd in [&pty.master, &pty.slave] {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    }
+    if let Some(ws) = winsize(0) {
+        set_winsize(pty.master.as_raw_fd(), &ws);
+    }
+    Ok((pty.master, pty.slave))
+}
+
+/// Puts a terminal in raw mode and restores it when dropped.
+struct RawMode {
+    fd: RawFd,
+    saved: Termios,
+}
+
+impl RawMode {
+    fn enter(fd: RawFd) -> Result<RawMode> {
+        let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let saved = termios::tcgetattr(bfd).ctx(|| "read terminal settings")?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(bfd, SetArg::TCSANOW, &raw).ctx(|| "set raw mode")?;
+        Ok(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let bfd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let _ = termios::tcsetattr(bfd, SetArg::TCSANOW, &self.saved);
+    }
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
+    while !data.is_empty() {
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return false;
+        }
+        data = &data[n as usize..];
+    }
+    true
+}
+
+/// Copy what the master has to our stdout; false once the terminal is closed.
+fn pump_master(master: RawFd, buf: &mut [u8]) -> bool {
+    let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return n < 0 && (Errno::last() == Errno::EINTR || Errno::last() == Errno::EAGAIN);
+    }
+    write_all(1, &buf[..n as usize])
+}
+
+/// After the init ended: copy whatever it wrote last that is still in the pty.
+fn drain(master: RawFd, buf: &mut [u8]) {
+    unsafe {
+        let flags = libc::fcntl(master, libc::F_GETFL);
+        libc::fcntl(master, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    loop {
+        let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 || !write_all(1, &buf[..n as usize]) {
+            return;
+        }
+    }
+}
+
+/// Wait for our child `pid` to end while relaying its terminal (if `master`) and
+/// forwarding every signal in `signals` except SIGCHLD and SIGWINCH, which we handle.
+/// The signals must already be blocked. Returns the exit code (128+N for signal N).
+pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> Result<i32> {
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx(|| "signalfd")?;
+    let _raw = match &master {
+        Some(_) if isatty(0) => Some(RawMode::enter(0)?),
+        _ => None,
+    };
+    let mut master_open = master.is_some();
+    let mut stdin_open = master.is_some();
+    let mfd = master.as_ref().map(|m| m.as_raw_fd()).unwrap_or(-1);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if let Some(code) = try_reap(pid)? {
+            if master_open {
+                drain(mfd, &mut buf);
+            }
+            return Ok(code);
+        }
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if master_open {
+            fds.push(libc::pollfd { fd: mfd, events: libc::POLLIN, revents: 0 });
+        }
+        if stdin_open {
+            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+        }
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Error::os(format!("poll: {}", Errno::last().desc())));
+        }
+        for p in &fds {
+            if p.revents == 0 {
+                continue;
+            }
+            if p.fd == sfd.as_raw_fd() {
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    let sig = info.ssi_signo as i32;
+                    match sig {
+                        libc::SIGCHLD => {}
+                        libc::SIGWINCH => {
+                            if let (true, Some(ws)) = (master_open, winsize(0)) {
+                                set_winsize(mfd, &ws);
+                            }
+                        }
+                        _ => unsafe {
+                            libc::kill(pid, sig);
+                        },
+                    }
+                }
+            } else if p.fd == mfd {
+                if !pump_master(mfd, &mut buf) {
+                    master_open = false;
+                }
+            } else if p.fd == 0 {
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    if n == 0 || Errno::last() != Errno::EINTR {
+                        // Our stdin ended: pass EOF on to the terminal's reader.
+                        stdin_open = false;
+                        let _ = write_all(mfd, &[4]);
+                    }
+                } else if !write_all(mfd, &buf[..n as usize]) {
+                    stdin_open = false;
+                }
+            }
+        }
+    }
+}
