@@ -19,7 +19,9 @@ pub fn validate_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("invalid image name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.:-]* is allowed")))
+        Err(Error::invalid(format!(
+            "invalid image name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.:-]* is allowed"
+        )))
     }
 }
 
@@ -29,7 +31,9 @@ pub struct ImageStore {
 
 impl ImageStore {
     pub fn new(data_root: &Path) -> ImageStore {
-        ImageStore { dir: data_root.join("images") }
+        ImageStore {
+            dir: data_root.join("images"),
+        }
     }
 
     fn image_dir(&self, name: &str) -> Result<PathBuf> {
@@ -59,8 +63,9 @@ impl ImageStore {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let meta = entry.path().join("image.json");
-            if let Ok(Value::Object(m)) =
-                fs::read(&meta).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
+            if let Ok(Value::Object(m)) = fs::read(&meta)
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
             {
                 out.push(m);
             }
@@ -72,29 +77,48 @@ impl ImageStore {
     /// Is `cmd` present in the image (as a path, or in the usual bin dirs)? Used to
     /// tell "unknown image" from "unknown command" in `run`.
     pub fn has_command(&self, name: &str, cmd: &str) -> bool {
-        let Ok(root) = self.rootfs(name) else { return false };
+        let Ok(root) = self.rootfs(name) else {
+            return false;
+        };
         if cmd.contains('/') {
             return fs::symlink_metadata(root.join(cmd.trim_start_matches('/'))).is_ok();
         }
-        ["usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin"]
-            .iter()
-            .any(|d| fs::symlink_metadata(root.join(d).join(cmd)).is_ok())
+        [
+            "usr/local/sbin",
+            "usr/local/bin",
+            "usr/sbin",
+            "usr/bin",
+            "sbin",
+            "bin",
+        ]
+        .iter()
+        .any(|d| fs::symlink_metadata(root.join(d).join(cmd)).is_ok())
     }
 
     /// Build an image from a static busybox binary: the usual directories, the
     /// binary, a link per applet, and minimal /etc files.
     pub fn build_busybox(&self, name: &str, busybox: &Path) -> Result<Value> {
-        let meta = fs::metadata(busybox)
-            .map_err(|e| Error::not_found(format!("busybox binary {}: {e} (install busybox-static)", busybox.display())))?;
+        let meta = fs::metadata(busybox).map_err(|e| {
+            Error::not_found(format!(
+                "busybox binary {}: {e} (install busybox-static)",
+                busybox.display()
+            ))
+        })?;
         if !meta.is_file() {
-            return Err(Error::invalid(format!("{} is not a file", busybox.display())));
+            return Err(Error::invalid(format!(
+                "{} is not a file",
+                busybox.display()
+            )));
         }
         let list = Command::new(busybox)
             .arg("--list-full")
             .output()
             .ctx(|| format!("run {} --list-full", busybox.display()))?;
         if !list.status.success() {
-            return Err(Error::os(format!("{} --list-full failed: is it busybox?", busybox.display())));
+            return Err(Error::os(format!(
+                "{} --list-full failed: is it busybox?",
+                busybox.display()
+            )));
         }
         let applets = String::from_utf8_lossy(&list.stdout).into_owned();
         self.install(name, json!({"source": busybox.display().to_string()}), |root| {
@@ -128,25 +152,43 @@ impl ImageStore {
     /// Import a rootfs tarball (e.g. `docker export` output) as image `name`.
     pub fn import(&self, tarball: &Path, name: &str) -> Result<Value> {
         let file = fs::File::open(tarball).map_err(|e| {
-            let kind = if e.kind() == ErrorKind::NotFound { Kind::NotFound } else { Kind::Os };
+            let kind = if e.kind() == ErrorKind::NotFound {
+                Kind::NotFound
+            } else {
+                Kind::Os
+            };
             Error::new(kind, format!("open {}: {e}", tarball.display()))
         })?;
-        self.install(name, json!({"source": tarball.display().to_string()}), |root| {
-            let mut archive = tar::Archive::new(file);
-            archive.set_preserve_permissions(true);
-            archive.set_preserve_ownerships(true);
-            archive.set_overwrite(true);
-            // unpack() refuses entries that would land outside `root`.
-            archive.unpack(root).map_err(|e| Error::invalid(format!("unpack {}: {e}", tarball.display())))
-        })
+        self.install(
+            name,
+            json!({"source": tarball.display().to_string()}),
+            |root| {
+                let mut archive = tar::Archive::new(file);
+                archive.set_preserve_permissions(true);
+                archive.set_preserve_ownerships(true);
+                archive.set_overwrite(true);
+                // unpack() refuses entries that would land outside `root`.
+                archive
+                    .unpack(root)
+                    .map_err(|e| Error::invalid(format!("unpack {}: {e}", tarball.display())))
+            },
+        )
     }
 
     /// Build into a temp dir, then rename into place. An image that appeared in
     /// the meantime (a concurrent builder) wins and is kept.
-    fn install(&self, name: &str, mut meta: Value, fill: impl FnOnce(&Path) -> Result<()>) -> Result<Value> {
+    fn install(
+        &self,
+        name: &str,
+        mut meta: Value,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Value> {
         let dest = self.image_dir(name)?;
         if dest.exists() {
-            return Err(Error::new(Kind::Conflict, format!("image {name} already exists")));
+            return Err(Error::new(
+                Kind::Conflict,
+                format!("image {name} already exists"),
+            ));
         }
         fs::create_dir_all(&self.dir).ctx(|| format!("create {}", self.dir.display()))?;
         let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -161,10 +203,19 @@ impl ImageStore {
             fs::write(tmp.join("image.json"), text).ctx(|| "write image.json")?;
             match fs::rename(&tmp, &dest) {
                 Ok(()) => Ok(meta.clone()),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => {
-                    Err(Error::new(Kind::Conflict, format!("image {name} already exists")))
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) =>
+                {
+                    Err(Error::new(
+                        Kind::Conflict,
+                        format!("image {name} already exists"),
+                    ))
                 }
-                Err(e) => Err(Error::os(format!("rename {} to {}: {e}", tmp.display(), dest.display()))),
+                Err(e) => Err(Error::os(format!(
+                    "rename {} to {}: {e}",
+                    tmp.display(),
+                    dest.display()
+                ))),
             }
         })();
         let _ = fs::remove_dir_all(&tmp);
@@ -188,9 +239,13 @@ fn dir_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else { continue };
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(e.path());
             } else if m.is_file() {
@@ -223,8 +278,17 @@ mod tests {
         assert!(store.has_command("hello", "hello"));
         assert!(!store.has_command("hello", "nope"));
         assert_eq!(store.list().unwrap()[0]["name"], "hello");
-        assert_eq!(store.import(&tarball, "hello").unwrap_err().kind, Kind::Conflict);
-        assert_eq!(store.import(Path::new("/nonexistent.tar"), "x").unwrap_err().kind, Kind::NotFound);
+        assert_eq!(
+            store.import(&tarball, "hello").unwrap_err().kind,
+            Kind::Conflict
+        );
+        assert_eq!(
+            store
+                .import(Path::new("/nonexistent.tar"), "x")
+                .unwrap_err()
+                .kind,
+            Kind::NotFound
+        );
         store.remove("hello").unwrap();
         assert!(!store.exists("hello"));
         assert!(validate_name("../x").is_err());

@@ -26,7 +26,6 @@ use nix::unistd::Pid;
 use serde::Deserialize;
 use std::ffi::CString;
 use std::fs;
-use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
@@ -144,10 +143,20 @@ pub fn create(spec: &Spec) -> Result<Created> {
                 .parse::<i32>()
                 .map_err(|_| Error::os(format!("monitor sent a bad pid: {msg}")))?,
             Some(msg) => return Err(decode_error(&msg)),
-            None => return Err(Error::os("the monitor exited before reporting the container's pid")),
+            None => {
+                return Err(Error::os(
+                    "the monitor exited before reporting the container's pid",
+                ));
+            }
         };
         log::info!("container init is pid {pid}, monitor pid {monitor_pid}");
-        return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master, blocked: None });
+        return Ok(Created {
+            pid,
+            monitor_pid,
+            sock: Some(parent_sock),
+            pty_master,
+            blocked: None,
+        });
     }
 
     // Foreground: this process is the parent and forwards signals while it waits.
@@ -165,16 +174,27 @@ pub fn create(spec: &Spec) -> Result<Created> {
     drop(child_sock);
     drop(pty_slave);
     log::info!("container init is pid {pid}");
-    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master, blocked: Some(old) })
+    Ok(Created {
+        pid,
+        monitor_pid: 0,
+        sock: Some(parent_sock),
+        pty_master,
+        blocked: Some(old),
+    })
 }
 
 /// Release the init to set up its root and exec; returns once exec succeeded or failed.
 pub fn start(c: &mut Created) -> Result<()> {
-    let sock = c.sock.take().ok_or_else(|| Error::invalid("container already started"))?;
+    let sock = c
+        .sock
+        .take()
+        .ok_or_else(|| Error::invalid("container already started"))?;
     match nix::unistd::write(&sock, b"start") {
         Ok(_) => {}
         Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {
-            return Err(Error::os("the container's init exited before it was started"));
+            return Err(Error::os(
+                "the container's init exited before it was started",
+            ));
         }
         Err(e) => return Err(Error::os(format!("release container init: {}", e.desc()))),
     }
@@ -227,10 +247,20 @@ fn clone_init(child: &ChildSetup) -> Result<i32> {
     // clone without a new stack behaves like fork: the child continues here on a
     // copy-on-write copy of our stack. We are single-threaded, so that is safe.
     let ret = unsafe {
-        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     match ret {
-        -1 => Err(Error::os(format!("clone container init: {}", Errno::last().desc()))),
+        -1 => Err(Error::os(format!(
+            "clone container init: {}",
+            Errno::last().desc()
+        ))),
         0 => child_main(child),
         pid => Ok(pid as i32),
     }
@@ -246,7 +276,9 @@ fn spawn_monitor(child: &ChildSetup, mon: &MonitorSpec) -> Result<i32> {
             let _ = waitpid(mid, None);
             let mut buf = [0u8; 16];
             let n = nix::unistd::read(&rd, &mut buf).unwrap_or(0);
-            let pid = std::str::from_utf8(&buf[..n]).ok().and_then(|s| s.parse::<i32>().ok());
+            let pid = std::str::from_utf8(&buf[..n])
+                .ok()
+                .and_then(|s| s.parse::<i32>().ok());
             pid.ok_or_else(|| Error::os("could not start the container's monitor"))
         }
         nix::unistd::ForkResult::Child => {
@@ -305,16 +337,32 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
     if mon.auto_remove {
         argv.push("--rm".into());
     }
-    if let Ok(cargs) = argv.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>() {
+    if let Ok(cargs) = argv
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+    {
         let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
     }
     // exec failed: do the monitor's job from here.
-    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove);
+    let code = run_monitor(
+        &mon.state_root,
+        &mon.data_root,
+        &mon.name,
+        pid,
+        mon.auto_remove,
+    );
     unsafe { libc::_exit(code) }
 }
 
 /// The monitor's job: reap the init, record its exit, and remove the container if asked.
-pub fn run_monitor(state_root: &std::path::Path, data_root: &std::path::Path, name: &str, pid: i32, auto_remove: bool) -> i32 {
+pub fn run_monitor(
+    state_root: &std::path::Path,
+    data_root: &std::path::Path,
+    name: &str,
+    pid: i32,
+    auto_remove: bool,
+) -> i32 {
     let code = reap(pid);
     let store = Store::new(state_root);
     if let Err(e) = store.record_exit(name, code) {
@@ -323,8 +371,21 @@ pub fn run_monitor(state_root: &std::path::Path, data_root: &std::path::Path, na
     if auto_remove {
         let root = state_root.display().to_string();
         let data = data_root.display().to_string();
-        let args = ["mydocker", "--root", &root, "--data-root", &data, "rm", "-f", name];
-        if let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<std::result::Result<Vec<_>, _>>() {
+        let args = [
+            "mydocker",
+            "--root",
+            &root,
+            "--data-root",
+            &data,
+            "rm",
+            "-f",
+            name,
+        ];
+        if let Ok(cargs) = args
+            .iter()
+            .map(|a| CString::new(*a))
+            .collect::<std::result::Result<Vec<_>, _>>()
+        {
             let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
         }
         return 1;
@@ -374,7 +435,10 @@ struct ChildError {
 
 impl From<Error> for ChildError {
     fn from(e: Error) -> Self {
-        ChildError { kind: e.kind, message: e.message }
+        ChildError {
+            kind: e.kind,
+            message: e.message,
+        }
     }
 }
 
@@ -395,12 +459,17 @@ fn child_main(c: &ChildSetup) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Infallible, ChildError> {
+fn child_setup_and_exec(
+    c: &ChildSetup,
+) -> std::result::Result<std::convert::Infallible, ChildError> {
     let spec = c.spec;
     setup_stdio(c)?;
     // Wait for `start`; EOF means the creator went away: never run the command.
     let mut buf = [0u8; 16];
-    match nix::unistd::read(unsafe { std::os::fd::BorrowedFd::borrow_raw(c.sock) }, &mut buf) {
+    match nix::unistd::read(
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(c.sock) },
+        &mut buf,
+    ) {
         Ok(n) if n > 0 => {}
         _ => unsafe { libc::_exit(1) },
     }
@@ -408,9 +477,13 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
     unsafe {
         libc::unshare(libc::CLONE_NEWCGROUP);
     }
-    ContainerRoot { rootfs: &spec.rootfs }.enter()?;
+    ContainerRoot {
+        rootfs: &spec.rootfs,
+    }
+    .enter()?;
     if !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname).ctx(|| format!("set hostname {:?}", spec.hostname))?;
+        nix::unistd::sethostname(&spec.hostname)
+            .ctx(|| format!("set hostname {:?}", spec.hostname))?;
     }
     fs::create_dir_all(&spec.cwd).ctx(|| format!("working directory {}", spec.cwd))?;
     nix::unistd::chdir(spec.cwd.as_str()).ctx(|| format!("working directory {}", spec.cwd))?;
@@ -425,7 +498,12 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
     }
     // Nothing the runtime holds may reach the command: mark every fd above stderr close-on-exec.
     unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
     exec_in_path(&spec.args, &spec.env)
 }
@@ -436,7 +514,10 @@ fn setup_stdio(c: &ChildSetup) -> Result<()> {
         if let Some(slave) = c.pty_slave {
             libc::setsid();
             if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(Error::os(format!("set controlling terminal: {}", Errno::last().desc())));
+                return Err(Error::os(format!(
+                    "set controlling terminal: {}",
+                    Errno::last().desc()
+                )));
             }
             for fd in 0..3 {
                 libc::dup2(slave, fd);
@@ -463,8 +544,13 @@ fn setup_stdio(c: &ChildSetup) -> Result<()> {
 
 /// execve `args[0]`, searched in the container's PATH like execvp, with errors
 /// sorted into "not found" (127) and "not executable" (126).
-fn exec_in_path(args: &[String], env: &[String]) -> std::result::Result<std::convert::Infallible, ChildError> {
-    let to_c = |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")));
+fn exec_in_path(
+    args: &[String],
+    env: &[String],
+) -> std::result::Result<std::convert::Infallible, ChildError> {
+    let to_c = |s: &str| {
+        CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")))
+    };
     let cargs = args.iter().map(|a| to_c(a)).collect::<Result<Vec<_>>>()?;
     let cenv = env.iter().map(|e| to_c(e)).collect::<Result<Vec<_>>>()?;
     let cmd = &args[0];
@@ -475,7 +561,10 @@ fn exec_in_path(args: &[String], env: &[String]) -> std::result::Result<std::con
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH);
-        path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{d}/{cmd}")).collect()
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("{d}/{cmd}"))
+            .collect()
     };
     let mut denied = None;
     for cand in &candidates {
@@ -591,13 +680,27 @@ pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
 /// Send `sig` to the process `pid` that started at `start_time`; never to a stranger reusing the pid.
 pub fn signal(pid: i32, start_time: u64, sig: i32) -> Result<()> {
     let fd = open_pidfd(pid, start_time)?;
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, 0usize, 0u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            0usize,
+            0u32,
+        )
+    };
     if r < 0 {
         let e = Errno::last();
         if e == Errno::ESRCH {
-            return Err(Error::new(Kind::NotRunning, format!("process {pid} is not running")));
+            return Err(Error::new(
+                Kind::NotRunning,
+                format!("process {pid} is not running"),
+            ));
         }
-        return Err(Error::os(format!("signal {sig} to pid {pid}: {}", e.desc())));
+        return Err(Error::os(format!(
+            "signal {sig} to pid {pid}: {}",
+            e.desc()
+        )));
     }
     Ok(())
 }
@@ -608,7 +711,8 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
         Ok(fd) => fd,
         Err(_) => return Ok(true),
     };
-    let deadline = (timeout_ms >= 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64));
+    let deadline = (timeout_ms >= 0)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64));
     loop {
         // A pidfd polls readable when the process exits; a zombie counts as gone.
         if !alive(pid, start_time) {
@@ -624,7 +728,11 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
             }
             None => 100,
         };
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let r = unsafe { libc::poll(&mut pfd, 1, wait) };
         if r < 0 && Errno::last() != Errno::EINTR {
             return Err(Error::os(format!("poll pidfd: {}", Errno::last().desc())));
@@ -640,15 +748,14 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         }
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
-}
-
-/// True when an I/O error means "it is not there".
-pub fn is_not_found(e: &std::io::Error) -> bool {
-    e.kind() == ErrorKind::NotFound
 }
 
 #[cfg(test)]
@@ -675,7 +782,10 @@ mod tests {
 
     #[test]
     fn errors_cross_the_socket() {
-        let e = decode_error(&encode_error(&Error::new(Kind::CommandNotFound, "x: not found")));
+        let e = decode_error(&encode_error(&Error::new(
+            Kind::CommandNotFound,
+            "x: not found",
+        )));
         assert_eq!(e.kind, Kind::CommandNotFound);
         assert_eq!(e.message, "x: not found");
     }

@@ -46,10 +46,19 @@ pub fn new_id() -> Result<String> {
 
 /// Parse a memory size as Docker does: bytes, or a number with b/k/m/g/t (any case, optional trailing b).
 pub fn parse_size(text: &str) -> Result<i64> {
-    let bad = || Error::invalid(format!("invalid size {text:?}: use bytes or a number with k, m, g or t (e.g. 32m)"));
+    let bad = || {
+        Error::invalid(format!(
+            "invalid size {text:?}: use bytes or a number with k, m, g or t (e.g. 32m)"
+        ))
+    };
     let t = text.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').filter(|r| !r.is_empty() && !r.ends_with('b')).unwrap_or(&t);
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| !r.is_empty() && !r.ends_with('b'))
+        .unwrap_or(&t);
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: f64 = match unit {
         "" => 1.0,
@@ -69,7 +78,9 @@ pub fn parse_size(text: &str) -> Result<i64> {
 
 /// Number of CPUs this process may run on.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -17,11 +17,14 @@ pub fn create(mount: &Path, name: &str, controllers: &[String]) -> Result<()> {
 }
 
 fn inherit_cpuset(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mine = fs::read_to_string(dir.join(file)).unwrap_or_default();
         if mine.trim().is_empty() {
-            let theirs = fs::read_to_string(parent.join(file)).ctx(|| format!("read {}", parent.join(file).display()))?;
+            let theirs = fs::read_to_string(parent.join(file))
+                .ctx(|| format!("read {}", parent.join(file).display()))?;
             write(&dir.join(file), theirs.trim())?;
         }
     }
@@ -38,7 +41,10 @@ pub fn apply(dir: &Path, limit: &str, l: &Limits) -> Result<()> {
         "cpus" => {
             if let Some(cpus) = l.cpus {
                 write(&dir.join("cpu.cfs_period_us"), "100000")?;
-                write(&dir.join("cpu.cfs_quota_us"), &((cpus * 100_000.0).round() as i64).to_string())?;
+                write(
+                    &dir.join("cpu.cfs_quota_us"),
+                    &((cpus * 100_000.0).round() as i64).to_string(),
+                )?;
             }
         }
         "cpu_shares" => {

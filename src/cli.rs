@@ -1,0 +1,303 @@
+//! The command line: global options, the built-in commands' options, and the
+//! choice of which script runs. Parsing only; every command is a Rhai script.
+
+use crate::engine::{self, Script};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mydocker",
+    version,
+    about = "A small container runtime whose every command is a Rhai script",
+    disable_help_subcommand = true,
+    after_help = "Run `mydocker` with no arguments (or `mydocker repl`) for an interactive shell.\n\
+                  `mydocker SCRIPT.rhai [ARGS...]` runs a script; `mydocker NAME` runs NAME.rhai from the script path."
+)]
+pub struct Cli {
+    /// State directory for containers
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_ROOT",
+        default_value = "/var/run/mydocker"
+    )]
+    pub root: PathBuf,
+    /// Directory for images and container layers
+    #[arg(
+        long = "data-root",
+        global = true,
+        env = "MYDOCKER_DATA",
+        default_value = "/var/lib/mydocker"
+    )]
+    pub data_root: PathBuf,
+    /// Log level: error, warn, info, debug, trace
+    #[arg(
+        long = "log-level",
+        global = true,
+        env = "MYDOCKER_LOG",
+        default_value = "warn"
+    )]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and run a container: mydocker run [OPTIONS] [IMAGE] COMMAND [ARG...]
+    Run(RunOpts),
+    /// List containers
+    Ps(PsOpts),
+    /// List images
+    Images,
+    /// Manage images (import, ls, rm)
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Open the interactive Rhai shell
+    Repl,
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RunOpts {
+    /// Run in the background and print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Container name (default: the short id)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set an environment variable (K=V, or K to copy it from mydocker's environment)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Container hostname (default: the short id)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit (e.g. 32m, 1g, or bytes)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// CPU quota in CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Relative CPU weight (default 1024)
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<String>,
+    /// CPUs the container may run on (e.g. 0-1, 0,2)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// [IMAGE] COMMAND [ARG...]
+    #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct PsOpts {
+    /// Show all containers (the default; accepted for Docker habits)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only print container ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Subcommand, Debug, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ImageCmd {
+    /// Import a rootfs tarball as an image
+    Import { tarball: String, name: String },
+    /// List images
+    Ls,
+    /// Remove images
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+fn init_logging(level: &str) -> Result<(), String> {
+    use simplelog::{ConfigBuilder, LevelFilter, WriteLogger};
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "off" => LevelFilter::Off,
+        "error" => LevelFilter::Error,
+        "warn" | "warning" => LevelFilter::Warn,
+        "info" => LevelFilter::Info,
+        "debug" => LevelFilter::Debug,
+        "trace" => LevelFilter::Trace,
+        other => {
+            return Err(format!(
+                "invalid log level {other:?}: use error, warn, info, debug or trace"
+            ));
+        }
+    };
+    let config = ConfigBuilder::new()
+        .set_time_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .build();
+    let _ = WriteLogger::init(filter, config, std::io::stderr());
+    Ok(())
+}
+
+/// Directories searched for user commands and overrides of bundled ones, in order.
+pub fn script_path() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(p) = std::env::var("MYDOCKER_SCRIPTS") {
+        dirs.extend(std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".config/mydocker/scripts"));
+    }
+    dirs.push(PathBuf::from("/etc/mydocker/scripts"));
+    dirs
+}
+
+fn script_file(path: PathBuf) -> Result<Script, String> {
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let dir = path.parent().map(|p| p.to_path_buf());
+    Ok(Script {
+        name: path.display().to_string(),
+        source,
+        bundled: false,
+        dir,
+    })
+}
+
+/// The script for command `name`: a user's `NAME.rhai` on the script path first, then the bundled one.
+pub fn find_command(name: &str) -> Option<Script> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    {
+        for dir in script_path() {
+            let p = dir.join(format!("{name}.rhai"));
+            if p.is_file() {
+                return script_file(p).ok();
+            }
+        }
+    }
+    engine::SCRIPTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, src)| Script {
+            name: format!("{n}.rhai"),
+            source: src.to_string(),
+            bundled: true,
+            dir: None,
+        })
+}
+
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            0
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("mydocker: {}", first.trim_start_matches("error: "));
+            eprintln!("See 'mydocker --help'.");
+            125
+        }
+    }
+}
+
+pub fn main(argv: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if let Err(msg) = init_logging(&cli.log_level) {
+        eprintln!("mydocker: {msg}");
+        return 125;
+    }
+    engine::set_context(engine::Context {
+        root: cli.root.clone(),
+        data_root: cli.data_root.clone(),
+    });
+
+    // Raw arguments after the command name, for scripts that want them.
+    let rest_after = |cmd: &str| -> Vec<String> {
+        argv.iter()
+            .skip_while(|a| a.as_str() != cmd)
+            .skip(1)
+            .cloned()
+            .collect()
+    };
+    let (name, opts) = match cli.command {
+        None | Some(Command::Repl) => return crate::repl::run(),
+        Some(Command::Run(o)) => ("run", rhai::serde::to_dynamic(&o)),
+        Some(Command::Ps(o)) => ("ps", rhai::serde::to_dynamic(&o)),
+        Some(Command::Images) => ("images", Ok(rhai::Dynamic::UNIT)),
+        Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
+        Some(Command::External(args)) => return run_external(args),
+    };
+    let opts = match opts {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("mydocker: {e}");
+            return 125;
+        }
+    };
+    match find_command(name) {
+        Some(script) => engine::run(&script, &rest_after(name), opts),
+        None => {
+            eprintln!("mydocker: no script for command {name:?}");
+            127
+        }
+    }
+}
+
+/// `mydocker FILE.rhai ARGS...` or `mydocker NAME ARGS...` (a user command).
+fn run_external(args: Vec<String>) -> i32 {
+    let Some((first, rest)) = args.split_first() else {
+        return 125;
+    };
+    let script = if first.ends_with(".rhai") || first.contains('/') {
+        match script_file(PathBuf::from(first)) {
+            Ok(s) => s,
+            Err(msg) => {
+                eprintln!("mydocker: {msg}");
+                return 127;
+            }
+        }
+    } else {
+        match find_command(first) {
+            Some(s) => s,
+            None => {
+                eprintln!(
+                    "mydocker: unknown command {first:?} (no {first}.rhai on the script path)"
+                );
+                eprintln!("See 'mydocker --help'.");
+                return 127;
+            }
+        }
+    };
+    engine::run(&script, rest, rhai::Dynamic::UNIT)
+}

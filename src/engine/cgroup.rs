@@ -1,0 +1,94 @@
+//! `cgroup::` — one cgroup per container, in every hierarchy of the host.
+
+use super::{RhaiResult, from_dyn, rt, to_dyn};
+use crate::runtime::cgroups::{Cgroups, Limits};
+use rhai::Map;
+use rhai::plugin::*;
+use std::cell::OnceCell;
+
+thread_local! {
+    static HOST: OnceCell<Cgroups> = const { OnceCell::new() };
+}
+
+fn with_host<T>(f: impl FnOnce(&Cgroups) -> RhaiResult<T>) -> RhaiResult<T> {
+    HOST.with(|cell| {
+        if cell.get().is_none() {
+            let detected = rt(Cgroups::detect())?;
+            let _ = cell.set(detected);
+        }
+        match cell.get() {
+            Some(cg) => f(cg),
+            None => Err("cgroups not detected".into()),
+        }
+    })
+}
+
+fn limits(m: Map) -> RhaiResult<Limits> {
+    from_dyn("cgroup limits", Dynamic::from_map(m))
+}
+
+#[export_module]
+mod api {
+    use super::*;
+
+    /// The host's cgroup layout: "v1", "v2" or "hybrid".
+    #[rhai_fn(return_raw)]
+    pub fn layout() -> RhaiResult<String> {
+        with_host(|cg| Ok(cg.layout.clone()))
+    }
+
+    /// Every hierarchy: `#{mount, version, controllers}`.
+    #[rhai_fn(return_raw)]
+    pub fn hierarchies() -> RhaiResult<Dynamic> {
+        with_host(|cg| to_dyn(&cg.hierarchies))
+    }
+
+    /// Create cgroup `name` (e.g. "mydocker/ID") in every hierarchy and apply
+    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids}`.
+    #[rhai_fn(return_raw)]
+    pub fn create(name: &str, limits: Map) -> RhaiResult<()> {
+        let l = super::limits(limits)?;
+        with_host(|cg| rt(cg.create(name, &l)))
+    }
+
+    /// Change the limits of an existing cgroup.
+    #[rhai_fn(return_raw)]
+    pub fn apply(name: &str, limits: Map) -> RhaiResult<()> {
+        let l = super::limits(limits)?;
+        with_host(|cg| rt(cg.apply(name, &l)))
+    }
+
+    /// Move process `pid` into cgroup `name` in every hierarchy.
+    #[rhai_fn(return_raw)]
+    pub fn add(name: &str, pid: i64) -> RhaiResult<()> {
+        with_host(|cg| rt(cg.add_process(name, pid as i32)))
+    }
+
+    /// The pids in cgroup `name`.
+    #[rhai_fn(return_raw)]
+    pub fn processes(name: &str) -> RhaiResult<Dynamic> {
+        with_host(|cg| to_dyn(&rt(cg.processes(name))?))
+    }
+
+    /// Read an interface file of cgroup `name`, e.g. "memory.usage_in_bytes".
+    #[rhai_fn(return_raw)]
+    pub fn read(name: &str, file: &str) -> RhaiResult<String> {
+        with_host(|cg| rt(cg.read(name, file)))
+    }
+
+    /// The directories of cgroup `name`, one per hierarchy.
+    #[rhai_fn(return_raw)]
+    pub fn paths(name: &str) -> RhaiResult<Dynamic> {
+        with_host(|cg| to_dyn(&rt(cg.paths(name))?))
+    }
+
+    /// Remove cgroup `name` everywhere (and its parent when left empty); done twice is fine.
+    #[rhai_fn(return_raw)]
+    pub fn remove(name: &str) -> RhaiResult<()> {
+        with_host(|cg| rt(cg.remove(name)))
+    }
+}
+
+pub fn module() -> Module {
+    exported_module!(api)
+}

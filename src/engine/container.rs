@@ -1,0 +1,102 @@
+//! `container::` — the container's init process and the host's view of processes.
+
+use super::{RhaiResult, from_dyn, rt};
+use crate::runtime::process::{self, Created, Spec};
+use rhai::Map;
+use rhai::plugin::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A created container init, between `create` and its end.
+#[derive(Clone)]
+pub struct Handle(pub Rc<RefCell<Created>>);
+
+#[export_module]
+mod api {
+    use super::*;
+    /// Clone the init process of a container into new pid, mount, uts, ipc and
+    /// net namespaces. It waits until `start`. `spec` is a map: `args` (array),
+    /// `rootfs` (mounted root), and optionally `env` (array of "K=V"), `cwd`,
+    /// `hostname`, `stdin` (bool), `tty` (bool), `log` (file for stdout and
+    /// stderr), `monitor` (`#{state_root, data_root, name, auto_remove}`: detach,
+    /// with a monitor process as the init's parent).
+    #[rhai_fn(return_raw)]
+    pub fn create(spec: Map) -> RhaiResult<Handle> {
+        let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
+        let created = rt(process::create(&spec))?;
+        Ok(Handle(Rc::new(RefCell::new(created))))
+    }
+
+    /// The init's pid on the host.
+    #[rhai_fn(get = "pid", pure)]
+    pub fn pid(c: &mut Handle) -> i64 {
+        c.0.borrow().pid as i64
+    }
+
+    /// The monitor's pid (0 for a foreground container).
+    #[rhai_fn(get = "monitor_pid", pure)]
+    pub fn monitor_pid(c: &mut Handle) -> i64 {
+        c.0.borrow().monitor_pid as i64
+    }
+
+    /// Release the init to set up its root and exec its command. Fails with
+    /// kind `command_not_found`, `not_executable` or `os`, naming the cause.
+    #[rhai_fn(return_raw)]
+    pub fn start(c: Handle) -> RhaiResult<()> {
+        rt(process::start(&mut c.0.borrow_mut()))
+    }
+
+    /// Foreground: relay the terminal, forward signals, and wait for the init to
+    /// end. Returns its exit code (128+N for signal N).
+    #[rhai_fn(return_raw)]
+    pub fn wait(c: Handle) -> RhaiResult<i64> {
+        rt(process::wait(&mut c.0.borrow_mut())).map(i64::from)
+    }
+
+    /// Kill a created container's init (and reap it when it is our child).
+    pub fn abort(c: Handle) {
+        process::abort(&mut c.0.borrow_mut());
+    }
+
+    /// Is `pid` still the process that started at `start_time`? A reused pid is not.
+    pub fn alive(pid: i64, start_time: i64) -> bool {
+        process::alive(pid as i32, start_time as u64)
+    }
+
+    /// The start time of `pid` (field 22 of /proc/PID/stat).
+    #[rhai_fn(return_raw)]
+    pub fn start_time(pid: i64) -> RhaiResult<i64> {
+        rt(process::start_time(pid as i32)).map(|t| t as i64)
+    }
+
+    /// Send a signal (number, or name like "TERM") to `pid`, only if it is still
+    /// the process that started at `start_time`.
+    #[rhai_fn(return_raw)]
+    pub fn signal(pid: i64, start_time: i64, sig: Dynamic) -> RhaiResult<()> {
+        let num = match sig.as_int() {
+            Ok(n) => n as i32,
+            Err(_) => rt(process::parse_signal(&sig.to_string()))?,
+        };
+        rt(process::signal(pid as i32, start_time as u64, num))
+    }
+
+    /// Wait up to `timeout_ms` (negative: forever) for the process to end; true when it has.
+    #[rhai_fn(return_raw)]
+    pub fn wait_gone(pid: i64, start_time: i64, timeout_ms: i64) -> RhaiResult<bool> {
+        rt(process::wait_gone(
+            pid as i32,
+            start_time as u64,
+            timeout_ms,
+        ))
+    }
+
+    /// Signal number for a name ("TERM", "SIGKILL") or number string.
+    #[rhai_fn(return_raw)]
+    pub fn parse_signal(name: &str) -> RhaiResult<i64> {
+        rt(process::parse_signal(name)).map(i64::from)
+    }
+}
+
+pub fn module() -> Module {
+    exported_module!(api)
+}

@@ -1,0 +1,59 @@
+//! `image::` — the read-only image store under `--data-root`.
+
+use super::{RhaiResult, context, rt, to_dyn};
+use crate::runtime::image::ImageStore;
+use rhai::plugin::*;
+use std::path::Path;
+
+fn store() -> ImageStore {
+    ImageStore::new(&context().data_root)
+}
+
+#[export_module]
+mod api {
+    use super::*;
+
+    /// Is there an image called `name`?
+    pub fn exists(name: &str) -> bool {
+        store().exists(name)
+    }
+
+    /// The root filesystem directory of image `name`; throws kind `not_found`.
+    #[rhai_fn(return_raw)]
+    pub fn rootfs(name: &str) -> RhaiResult<String> {
+        rt(store().rootfs(name)).map(|p| p.display().to_string())
+    }
+
+    /// Every image: `#{name, created, size, source}`.
+    #[rhai_fn(return_raw)]
+    pub fn list() -> RhaiResult<Dynamic> {
+        to_dyn(&rt(store().list())?)
+    }
+
+    /// Does image `name` contain command `cmd` (a path, or in its bin dirs)?
+    pub fn has_command(name: &str, cmd: &str) -> bool {
+        store().has_command(name, cmd)
+    }
+
+    /// Build image `name` from a static busybox binary at `busybox`.
+    #[rhai_fn(return_raw)]
+    pub fn build_busybox(name: &str, busybox: &str) -> RhaiResult<Dynamic> {
+        to_dyn(&rt(store().build_busybox(name, Path::new(busybox)))?)
+    }
+
+    /// Import a rootfs tarball as image `name`.
+    #[rhai_fn(return_raw, name = "import")]
+    pub fn import_tarball(tarball: &str, name: &str) -> RhaiResult<Dynamic> {
+        to_dyn(&rt(store().import(Path::new(tarball), name))?)
+    }
+
+    /// Delete image `name`.
+    #[rhai_fn(return_raw)]
+    pub fn remove(name: &str) -> RhaiResult<()> {
+        rt(store().remove(name))
+    }
+}
+
+pub fn module() -> Module {
+    exported_module!(api)
+}

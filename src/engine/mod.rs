@@ -1,0 +1,245 @@
+//! The Rhai engine: runtime primitives as namespaced modules (`container::`,
+//! `cgroup::`, `rootfs::`, `state::`, `image::`, `sys::`, `log::`), the bundled
+//! stdlib as importable modules, and script running with readable errors.
+//!
+//! The bindings are thin: they convert types and errors and decide nothing.
+
+mod cgroup;
+mod container;
+mod image;
+mod rootfs;
+mod state;
+mod sys;
+
+use crate::runtime::error::Error;
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Module, ModuleResolver, Position, Scope, Shared};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where this invocation keeps state and data (from `--root`, `--data-root`).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub root: PathBuf,
+    pub data_root: PathBuf,
+}
+
+static CONTEXT: OnceLock<Context> = OnceLock::new();
+
+pub fn set_context(ctx: Context) {
+    let _ = CONTEXT.set(ctx);
+}
+
+pub fn context() -> &'static Context {
+    CONTEXT.get_or_init(|| Context {
+        root: PathBuf::from("/var/run/mydocker"),
+        data_root: PathBuf::from("/var/lib/mydocker"),
+    })
+}
+
+/// A runtime error as scripts see it: `#{kind: "not_found", message: "no such container: x"}`,
+/// catchable with `try { } catch (e) { }`.
+pub fn to_rhai(e: Error) -> Box<EvalAltResult> {
+    let mut m = Map::new();
+    m.insert("kind".into(), e.kind.as_str().into());
+    m.insert("message".into(), e.message.into());
+    EvalAltResult::ErrorRuntime(m.into(), Position::NONE).into()
+}
+
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+pub fn rt<T>(r: crate::runtime::error::Result<T>) -> RhaiResult<T> {
+    r.map_err(to_rhai)
+}
+
+pub fn to_dyn<T: serde::Serialize>(v: &T) -> RhaiResult<Dynamic> {
+    rhai::serde::to_dynamic(v)
+}
+
+pub fn from_dyn<T: serde::de::DeserializeOwned>(what: &str, v: Dynamic) -> RhaiResult<T> {
+    rhai::serde::from_dynamic(&v).map_err(|e| {
+        to_rhai(Error::invalid(format!(
+            "invalid {what}: {}",
+            e.to_string().trim_end_matches('.')
+        )))
+    })
+}
+
+/// The bundled command scripts, by command name.
+pub const SCRIPTS: &[(&str, &str)] = &[
+    ("run", include_str!("../../scripts/run.rhai")),
+    ("ps", include_str!("../../scripts/ps.rhai")),
+    ("images", include_str!("../../scripts/images.rhai")),
+    ("image", include_str!("../../scripts/image.rhai")),
+];
+
+/// The bundled stdlib, importable by name: `import "table" as table;`.
+pub const STDLIB: &[(&str, &str)] = &[
+    ("table", include_str!("../../stdlib/table.rhai")),
+    ("containers", include_str!("../../stdlib/containers.rhai")),
+    ("images", include_str!("../../stdlib/images.rhai")),
+];
+
+/// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
+struct Resolver {
+    cache: RefCell<HashMap<String, Shared<Module>>>,
+    files: FileModuleResolver,
+}
+
+impl ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> RhaiResult<Shared<Module>> {
+        if let Some(m) = self.cache.borrow().get(path) {
+            return Ok(m.clone());
+        }
+        let Some((_, text)) = STDLIB.iter().find(|(name, _)| *name == path) else {
+            return self.files.resolve(engine, source, path, pos);
+        };
+        let mut ast = engine.compile(text).map_err(|e| {
+            Box::new(EvalAltResult::ErrorInModule(
+                path.to_string(),
+                e.into(),
+                pos,
+            ))
+        })?;
+        ast.set_source(format!("stdlib/{path}.rhai"));
+        let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)?.into();
+        self.cache
+            .borrow_mut()
+            .insert(path.to_string(), module.clone());
+        Ok(module)
+    }
+}
+
+/// An engine with every primitive module and the stdlib resolver.
+pub fn build(script_dir: Option<PathBuf>) -> Engine {
+    let mut engine = Engine::new();
+    // Deep enough for real scripts, bounded so a runaway recursion is an error, not a crash.
+    engine.set_max_call_levels(256);
+    engine.set_max_expr_depths(256, 256);
+    engine.register_static_module("container", container::module().into());
+    engine.register_static_module("cgroup", cgroup::module().into());
+    engine.register_static_module("rootfs", rootfs::module().into());
+    engine.register_static_module("state", state::module().into());
+    engine.register_static_module("image", image::module().into());
+    engine.register_static_module("sys", sys::module().into());
+    engine.register_static_module("log", sys::log_module().into());
+    sys::register_globals(&mut engine);
+    let mut files = FileModuleResolver::new();
+    if let Some(dir) = script_dir {
+        files.set_base_path(dir);
+    }
+    engine.set_module_resolver(Resolver {
+        cache: RefCell::new(HashMap::new()),
+        files,
+    });
+    engine
+}
+
+/// A script to run: its name for messages, its text, and where it came from.
+pub struct Script {
+    pub name: String,
+    pub source: String,
+    /// Bundled command scripts report errors as one line, like any CLI;
+    /// user scripts get file:line:col and a caret.
+    pub bundled: bool,
+    pub dir: Option<PathBuf>,
+}
+
+/// Run `script` with `ARGS` (its arguments) and `OPTS` (parsed options) in scope.
+/// Returns the process exit code: `exit(n)`'s n, 0 at the end, 1 on an uncaught error.
+pub fn run(script: &Script, args: &[String], opts: Dynamic) -> i32 {
+    let engine = build(script.dir.clone());
+    let mut ast = match engine.compile(&script.source) {
+        Ok(ast) => ast,
+        Err(e) => {
+            let pos = e.position();
+            report(
+                script,
+                &e.to_string().replace(&format!(" ({pos})"), ""),
+                pos,
+            );
+            return 2;
+        }
+    };
+    ast.set_source(script.name.clone());
+    let mut scope = Scope::new();
+    scope.push(
+        "ARGS",
+        args.iter()
+            .map(|a| Dynamic::from(a.clone()))
+            .collect::<rhai::Array>(),
+    );
+    scope.push("OPTS", opts);
+    match engine.run_ast_with_scope(&mut scope, &ast) {
+        Ok(()) => 0,
+        Err(e) => match exit_code(&e) {
+            Some(code) => code,
+            None => {
+                let (msg, pos) = describe(&e);
+                report(script, &msg, pos);
+                1
+            }
+        },
+    }
+}
+
+/// `exit(n)` anywhere, even inside a function, ends the script with code n.
+fn exit_code(e: &EvalAltResult) -> Option<i32> {
+    match e {
+        EvalAltResult::Exit(v, _) | EvalAltResult::ErrorTerminated(v, _) => Some(if v.is_unit() {
+            0
+        } else {
+            v.as_int().map(|n| n as i32).unwrap_or(1)
+        }),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => exit_code(inner),
+        _ => None,
+    }
+}
+
+/// The innermost message and position of an error.
+pub fn describe(e: &EvalAltResult) -> (String, Position) {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => {
+            let (msg, pos) = describe(inner);
+            (msg, if pos.is_none() { e.position() } else { pos })
+        }
+        EvalAltResult::ErrorRuntime(v, pos) => (error_message(v), *pos),
+        other => {
+            let pos = other.position();
+            (other.to_string().replace(&format!(" ({pos})"), ""), pos)
+        }
+    }
+}
+
+/// The text of a thrown value: a primitive error map's message, or the value itself.
+pub fn error_message(v: &Dynamic) -> String {
+    if let Some(m) = v.read_lock::<Map>() {
+        if let Some(msg) = m.get("message") {
+            return msg.to_string();
+        }
+    }
+    v.to_string()
+}
+
+fn report(script: &Script, msg: &str, pos: Position) {
+    if script.bundled || pos.is_none() {
+        eprintln!("mydocker: {msg}");
+        return;
+    }
+    let (line, col) = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
+    eprintln!("{}:{line}:{col}: {msg}", script.name);
+    if let Some(text) = script.source.lines().nth(line.saturating_sub(1)) {
+        eprintln!("{line:>5} | {text}");
+        eprintln!("{:>5} | {}^", "", " ".repeat(col.saturating_sub(1)));
+    }
+}

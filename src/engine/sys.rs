@@ -1,0 +1,144 @@
+//! `sys::` and `log::` — facts about the host and the invocation, and logging.
+
+use super::{RhaiResult, context, rt};
+use crate::runtime::{sys, tty};
+use rhai::plugin::*;
+
+#[export_module]
+mod api {
+    use super::*;
+
+    /// Current time, RFC 3339 UTC with milliseconds.
+    pub fn now() -> String {
+        sys::now_rfc3339()
+    }
+
+    /// A new random 64-hex-digit id.
+    #[rhai_fn(return_raw)]
+    pub fn new_id() -> RhaiResult<String> {
+        rt(sys::new_id())
+    }
+
+    /// Bytes in a size like "32m", "1g", "4096"; throws kind `invalid`.
+    #[rhai_fn(return_raw)]
+    pub fn parse_size(text: &str) -> RhaiResult<i64> {
+        rt(sys::parse_size(text))
+    }
+
+    /// How many CPUs this host has for us.
+    pub fn cpu_count() -> i64 {
+        sys::cpu_count() as i64
+    }
+
+    /// The effective user id of mydocker.
+    pub fn euid() -> i64 {
+        nix::unistd::geteuid().as_raw() as i64
+    }
+
+    /// An environment variable of mydocker, or `()` when unset.
+    pub fn env(name: &str) -> Dynamic {
+        std::env::var(name)
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    }
+
+    /// Is file descriptor `fd` (0, 1, 2) a terminal?
+    pub fn isatty(fd: i64) -> bool {
+        tty::isatty(fd as i32)
+    }
+
+    /// The state root (`--root`).
+    pub fn root() -> String {
+        context().root.display().to_string()
+    }
+
+    /// The data root for images and layers (`--data-root`).
+    pub fn data_root() -> String {
+        context().data_root.display().to_string()
+    }
+
+    /// A value as pretty-printed JSON.
+    #[rhai_fn(return_raw)]
+    pub fn to_json(value: Dynamic) -> RhaiResult<String> {
+        let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string().into())
+    }
+
+    /// Parse JSON text into maps, arrays and values.
+    #[rhai_fn(return_raw)]
+    pub fn parse_json(text: &str) -> RhaiResult<Dynamic> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        rhai::serde::to_dynamic(&v)
+    }
+
+    /// Bytes as Docker shows them: "4.3MB", "512B" (powers of 1000).
+    pub fn format_size(bytes: i64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"];
+        let mut v = bytes as f64;
+        let mut i = 0;
+        while v >= 1000.0 && i < units.len() - 1 {
+            v /= 1000.0;
+            i += 1;
+        }
+        if i == 0 {
+            format!("{bytes}B")
+        } else {
+            format!("{v:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+                + units[i]
+        }
+    }
+
+    /// Does `path` exist on the host?
+    pub fn exists(path: &str) -> bool {
+        std::path::Path::new(path).exists()
+    }
+}
+
+#[export_module]
+mod log_api {
+    /// Log at INFO (shown with `--log-level info`).
+    pub fn info(message: &str) {
+        log::info!("{message}");
+    }
+    /// Log at WARN (shown by default).
+    pub fn warn(message: &str) {
+        log::warn!("{message}");
+    }
+    /// Log at DEBUG.
+    pub fn debug(message: &str) {
+        log::debug!("{message}");
+    }
+}
+
+pub fn module() -> Module {
+    exported_module!(api)
+}
+
+pub fn log_module() -> Module {
+    exported_module!(log_api)
+}
+
+/// Global functions: `eprint(x)` writes a line to stderr; `exit(n)` ends the
+/// script (from any depth, uncatchable) with exit code n.
+pub fn register_globals(engine: &mut Engine) {
+    // Rhai's own exit() becomes the script's return value, which would lose the
+    // code; termination carries it out intact.
+    engine.register_fn("exit", |code: i64| -> Result<(), Box<EvalAltResult>> {
+        Err(EvalAltResult::ErrorTerminated(Dynamic::from(code), Position::NONE).into())
+    });
+    engine.register_fn("exit", || -> Result<(), Box<EvalAltResult>> {
+        Err(EvalAltResult::ErrorTerminated(Dynamic::from(0_i64), Position::NONE).into())
+    });
+    engine.register_fn("eprint", |s: &str| eprintln!("{s}"));
+    engine.register_fn("eprint", |d: Dynamic| eprintln!("{d}"));
+    engine.on_debug(|s, src, pos| {
+        eprintln!(
+            "{}{pos:?}: {s}",
+            src.map(|s| format!("{s}:")).unwrap_or_default()
+        )
+    });
+}
