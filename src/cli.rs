@@ -17,28 +17,13 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// State directory for containers
-    #[arg(
-        long,
-        global = true,
-        env = "MYDOCKER_ROOT",
-        default_value = "/var/run/mydocker"
-    )]
+    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value = "/var/run/mydocker")]
     pub root: PathBuf,
     /// Directory for images and container layers
-    #[arg(
-        long = "data-root",
-        global = true,
-        env = "MYDOCKER_DATA",
-        default_value = "/var/lib/mydocker"
-    )]
+    #[arg(long = "data-root", global = true, env = "MYDOCKER_DATA", default_value = "/var/lib/mydocker")]
     pub data_root: PathBuf,
     /// Log level: error, warn, info, debug, trace
-    #[arg(
-        long = "log-level",
-        global = true,
-        env = "MYDOCKER_LOG",
-        default_value = "warn"
-    )]
+    #[arg(long = "log-level", global = true, env = "MYDOCKER_LOG", default_value = "warn")]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -50,6 +35,20 @@ pub enum Command {
     Run(RunOpts),
     /// List containers
     Ps(PsOpts),
+    /// Print a container's log
+    Logs(LogsOpts),
+    /// Run a command in a running container
+    Exec(ExecOpts),
+    /// Stop containers: SIGTERM, then SIGKILL after a grace period
+    Stop(StopOpts),
+    /// Remove containers
+    Rm(RmOpts),
+    /// Print containers' records as JSON
+    Inspect(RefsOpts),
+    /// Wait for containers to end and print their exit codes
+    Wait(RefsOpts),
+    /// Send a signal to containers
+    Kill(KillOpts),
     /// List images
     Images,
     /// Manage images (import, ls, rm)
@@ -120,6 +119,70 @@ pub struct PsOpts {
     pub format: String,
 }
 
+#[derive(Args, Debug, Serialize)]
+pub struct LogsOpts {
+    /// Keep printing until the container ends
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines ("all" for every line)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub tail: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct ExecOpts {
+    /// Keep stdin open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set an environment variable (K=V)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    /// COMMAND [ARG...]; one quoted argument with spaces is split into words
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct StopOpts {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: i64,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RmOpts {
+    /// Kill a running container first
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RefsOpts {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct KillOpts {
+    /// Signal to send, by name or number
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
 #[derive(Subcommand, Debug, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ImageCmd {
@@ -144,9 +207,7 @@ fn init_logging(level: &str) -> Result<(), String> {
         "debug" => LevelFilter::Debug,
         "trace" => LevelFilter::Trace,
         other => {
-            return Err(format!(
-                "invalid log level {other:?}: use error, warn, info, debug or trace"
-            ));
+            return Err(format!("invalid log level {other:?}: use error, warn, info, debug or trace"));
         }
     };
     let config = ConfigBuilder::new()
@@ -173,24 +234,15 @@ pub fn script_path() -> Vec<PathBuf> {
 }
 
 fn script_file(path: PathBuf) -> Result<Script, String> {
-    let source = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let source =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let dir = path.parent().map(|p| p.to_path_buf());
-    Ok(Script {
-        name: path.display().to_string(),
-        source,
-        bundled: false,
-        dir,
-    })
+    Ok(Script { name: path.display().to_string(), source, bundled: false, dir })
 }
 
 /// The script for command `name`: a user's `NAME.rhai` on the script path first, then the bundled one.
 pub fn find_command(name: &str) -> Option<Script> {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
-    {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
         for dir in script_path() {
             let p = dir.join(format!("{name}.rhai"));
             if p.is_file() {
@@ -198,15 +250,12 @@ pub fn find_command(name: &str) -> Option<Script> {
             }
         }
     }
-    engine::SCRIPTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, src)| Script {
-            name: format!("{n}.rhai"),
-            source: src.to_string(),
-            bundled: true,
-            dir: None,
-        })
+    engine::SCRIPTS.iter().find(|(n, _)| *n == name).map(|(n, src)| Script {
+        name: format!("{n}.rhai"),
+        source: src.to_string(),
+        bundled: true,
+        dir: None,
+    })
 }
 
 fn usage_error(e: clap::Error) -> i32 {
@@ -237,23 +286,23 @@ pub fn main(argv: Vec<String>) -> i32 {
         eprintln!("mydocker: {msg}");
         return 125;
     }
-    engine::set_context(engine::Context {
-        root: cli.root.clone(),
-        data_root: cli.data_root.clone(),
-    });
+    engine::set_context(engine::Context { root: cli.root.clone(), data_root: cli.data_root.clone() });
 
     // Raw arguments after the command name, for scripts that want them.
     let rest_after = |cmd: &str| -> Vec<String> {
-        argv.iter()
-            .skip_while(|a| a.as_str() != cmd)
-            .skip(1)
-            .cloned()
-            .collect()
+        argv.iter().skip_while(|a| a.as_str() != cmd).skip(1).cloned().collect()
     };
     let (name, opts) = match cli.command {
         None | Some(Command::Repl) => return crate::repl::run(),
         Some(Command::Run(o)) => ("run", rhai::serde::to_dynamic(&o)),
         Some(Command::Ps(o)) => ("ps", rhai::serde::to_dynamic(&o)),
+        Some(Command::Logs(o)) => ("logs", rhai::serde::to_dynamic(&o)),
+        Some(Command::Exec(o)) => ("exec", rhai::serde::to_dynamic(&o)),
+        Some(Command::Stop(o)) => ("stop", rhai::serde::to_dynamic(&o)),
+        Some(Command::Rm(o)) => ("rm", rhai::serde::to_dynamic(&o)),
+        Some(Command::Inspect(o)) => ("inspect", rhai::serde::to_dynamic(&o)),
+        Some(Command::Wait(o)) => ("wait", rhai::serde::to_dynamic(&o)),
+        Some(Command::Kill(o)) => ("kill", rhai::serde::to_dynamic(&o)),
         Some(Command::Images) => ("images", Ok(rhai::Dynamic::UNIT)),
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
@@ -291,9 +340,7 @@ fn run_external(args: Vec<String>) -> i32 {
         match find_command(first) {
             Some(s) => s,
             None => {
-                eprintln!(
-                    "mydocker: unknown command {first:?} (no {first}.rhai on the script path)"
-                );
+                eprintln!("mydocker: unknown command {first:?} (no {first}.rhai on the script path)");
                 eprintln!("See 'mydocker --help'.");
                 return 127;
             }

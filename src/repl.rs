@@ -41,12 +41,7 @@ pub fn run() -> i32 {
             eprintln!("mydocker: read stdin: {e}");
             return 1;
         }
-        let script = engine::Script {
-            name: "<stdin>".into(),
-            source,
-            bundled: false,
-            dir: None,
-        };
+        let script = engine::Script { name: "<stdin>".into(), source, bundled: false, dir: None };
         return engine::run(&script, &[], Dynamic::UNIT);
     }
     let engine = engine::build(std::env::current_dir().ok());
@@ -57,8 +52,7 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    let history =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".mydocker_history"));
+    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".mydocker_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
@@ -70,11 +64,7 @@ pub fn run() -> i32 {
     let mut functions = AST::empty();
     let mut input = String::new();
     loop {
-        let prompt = if input.is_empty() {
-            "mydocker> "
-        } else {
-            "       .. "
-        };
+        let prompt = if input.is_empty() { "mydocker> " } else { "       .. " };
         match editor.readline(prompt) {
             Ok(line) => {
                 input.push_str(&line);

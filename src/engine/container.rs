@@ -1,10 +1,12 @@
 //! `container::` — the container's init process and the host's view of processes.
 
 use super::{RhaiResult, from_dyn, rt};
-use crate::runtime::process::{self, Created, Spec};
+use crate::runtime::logs;
+use crate::runtime::process::{self, Created, ExecSpec, Spec};
 use rhai::Map;
 use rhai::plugin::*;
 use std::cell::RefCell;
+use std::path::Path;
 use std::rc::Rc;
 
 /// A created container init, between `create` and its end.
@@ -25,6 +27,29 @@ mod api {
         let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
         let created = rt(process::create(&spec))?;
         Ok(Handle(Rc::new(RefCell::new(created))))
+    }
+
+    /// Create a process inside running container: `spec` has `pid` and
+    /// `start_time` (the container's init), `args`, and optionally `env`, `cwd`,
+    /// `stdin`, `tty`. It is born in the container's pid namespace and waits
+    /// until `start`, which joins the other namespaces and execs; then `wait`.
+    #[rhai_fn(return_raw)]
+    pub fn exec(spec: Map) -> RhaiResult<Handle> {
+        let spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
+        let created = rt(process::create_exec(&spec))?;
+        Ok(Handle(Rc::new(RefCell::new(created))))
+    }
+
+    /// Print a container log file: `opts` may have `tail` (last N lines) and
+    /// `follow: #{pid, start_time}` (keep printing until that process ends).
+    #[rhai_fn(return_raw)]
+    pub fn print_log(path: &str, opts: Map) -> RhaiResult<()> {
+        let tail = opts.get("tail").and_then(|v| v.as_int().ok()).map(|n| n.max(0) as usize);
+        let follow = opts.get("follow").and_then(|f| f.read_lock::<Map>().map(|m| m.clone())).map(|m| {
+            let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).unwrap_or(0);
+            (int("pid") as i32, int("start_time") as u64)
+        });
+        rt(logs::print(Path::new(path), tail, follow))
     }
 
     /// The init's pid on the host.
@@ -83,11 +108,7 @@ mod api {
     /// Wait up to `timeout_ms` (negative: forever) for the process to end; true when it has.
     #[rhai_fn(return_raw)]
     pub fn wait_gone(pid: i64, start_time: i64, timeout_ms: i64) -> RhaiResult<bool> {
-        rt(process::wait_gone(
-            pid as i32,
-            start_time as u64,
-            timeout_ms,
-        ))
+        rt(process::wait_gone(pid as i32, start_time as u64, timeout_ms))
     }
 
     /// Signal number for a name ("TERM", "SIGKILL") or number string.

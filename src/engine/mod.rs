@@ -60,10 +60,7 @@ pub fn to_dyn<T: serde::Serialize>(v: &T) -> RhaiResult<Dynamic> {
 
 pub fn from_dyn<T: serde::de::DeserializeOwned>(what: &str, v: Dynamic) -> RhaiResult<T> {
     rhai::serde::from_dynamic(&v).map_err(|e| {
-        to_rhai(Error::invalid(format!(
-            "invalid {what}: {}",
-            e.to_string().trim_end_matches('.')
-        )))
+        to_rhai(Error::invalid(format!("invalid {what}: {}", e.to_string().trim_end_matches('.'))))
     })
 }
 
@@ -71,6 +68,13 @@ pub fn from_dyn<T: serde::de::DeserializeOwned>(what: &str, v: Dynamic) -> RhaiR
 pub const SCRIPTS: &[(&str, &str)] = &[
     ("run", include_str!("../../scripts/run.rhai")),
     ("ps", include_str!("../../scripts/ps.rhai")),
+    ("logs", include_str!("../../scripts/logs.rhai")),
+    ("exec", include_str!("../../scripts/exec.rhai")),
+    ("stop", include_str!("../../scripts/stop.rhai")),
+    ("rm", include_str!("../../scripts/rm.rhai")),
+    ("inspect", include_str!("../../scripts/inspect.rhai")),
+    ("wait", include_str!("../../scripts/wait.rhai")),
+    ("kill", include_str!("../../scripts/kill.rhai")),
     ("images", include_str!("../../scripts/images.rhai")),
     ("image", include_str!("../../scripts/image.rhai")),
 ];
@@ -102,18 +106,12 @@ impl ModuleResolver for Resolver {
         let Some((_, text)) = STDLIB.iter().find(|(name, _)| *name == path) else {
             return self.files.resolve(engine, source, path, pos);
         };
-        let mut ast = engine.compile(text).map_err(|e| {
-            Box::new(EvalAltResult::ErrorInModule(
-                path.to_string(),
-                e.into(),
-                pos,
-            ))
-        })?;
+        let mut ast = engine
+            .compile(text)
+            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(path.to_string(), e.into(), pos)))?;
         ast.set_source(format!("stdlib/{path}.rhai"));
         let module: Shared<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)?.into();
-        self.cache
-            .borrow_mut()
-            .insert(path.to_string(), module.clone());
+        self.cache.borrow_mut().insert(path.to_string(), module.clone());
         Ok(module)
     }
 }
@@ -136,10 +134,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     if let Some(dir) = script_dir {
         files.set_base_path(dir);
     }
-    engine.set_module_resolver(Resolver {
-        cache: RefCell::new(HashMap::new()),
-        files,
-    });
+    engine.set_module_resolver(Resolver { cache: RefCell::new(HashMap::new()), files });
     engine
 }
 
@@ -161,22 +156,13 @@ pub fn run(script: &Script, args: &[String], opts: Dynamic) -> i32 {
         Ok(ast) => ast,
         Err(e) => {
             let pos = e.position();
-            report(
-                script,
-                &e.to_string().replace(&format!(" ({pos})"), ""),
-                pos,
-            );
+            report(script, &e.to_string().replace(&format!(" ({pos})"), ""), pos);
             return 2;
         }
     };
     ast.set_source(script.name.clone());
     let mut scope = Scope::new();
-    scope.push(
-        "ARGS",
-        args.iter()
-            .map(|a| Dynamic::from(a.clone()))
-            .collect::<rhai::Array>(),
-    );
+    scope.push("ARGS", args.iter().map(|a| Dynamic::from(a.clone())).collect::<rhai::Array>());
     scope.push("OPTS", opts);
     match engine.run_ast_with_scope(&mut scope, &ast) {
         Ok(()) => 0,
@@ -194,13 +180,12 @@ pub fn run(script: &Script, args: &[String], opts: Dynamic) -> i32 {
 /// `exit(n)` anywhere, even inside a function, ends the script with code n.
 fn exit_code(e: &EvalAltResult) -> Option<i32> {
     match e {
-        EvalAltResult::Exit(v, _) | EvalAltResult::ErrorTerminated(v, _) => Some(if v.is_unit() {
-            0
-        } else {
-            v.as_int().map(|n| n as i32).unwrap_or(1)
-        }),
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-        | EvalAltResult::ErrorInModule(_, inner, _) => exit_code(inner),
+        EvalAltResult::Exit(v, _) | EvalAltResult::ErrorTerminated(v, _) => {
+            Some(if v.is_unit() { 0 } else { v.as_int().map(|n| n as i32).unwrap_or(1) })
+        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            exit_code(inner)
+        }
         _ => None,
     }
 }
@@ -208,8 +193,7 @@ fn exit_code(e: &EvalAltResult) -> Option<i32> {
 /// The innermost message and position of an error.
 pub fn describe(e: &EvalAltResult) -> (String, Position) {
     match e {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-        | EvalAltResult::ErrorInModule(_, inner, _) => {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
             let (msg, pos) = describe(inner);
             (msg, if pos.is_none() { e.position() } else { pos })
         }

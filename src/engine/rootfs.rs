@@ -13,11 +13,7 @@ mod api {
     /// image root `lower` on merged. Returns `#{dir, lower, upper, work, merged}`.
     #[rhai_fn(return_raw)]
     pub fn mount_overlay(id: &str, lower: &str) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(rootfs::mount_overlay(
-            &context().data_root,
-            id,
-            Path::new(lower),
-        ))?)
+        to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower)))?)
     }
 
     /// Unmount container `id`'s overlay and delete its layer; done twice is fine.
@@ -28,9 +24,7 @@ mod api {
 
     /// The directory holding container `id`'s layer.
     pub fn layer_dir(id: &str) -> String {
-        rootfs::layer_dir(&context().data_root, id)
-            .display()
-            .to_string()
+        rootfs::layer_dir(&context().data_root, id).display().to_string()
     }
 
     /// Is `path` a mount point (in mydocker's mount namespace)?

@@ -37,9 +37,7 @@ mod api {
 
     /// An environment variable of mydocker, or `()` when unset.
     pub fn env(name: &str) -> Dynamic {
-        std::env::var(name)
-            .map(Dynamic::from)
-            .unwrap_or(Dynamic::UNIT)
+        std::env::var(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
     }
 
     /// Is file descriptor `fd` (0, 1, 2) a terminal?
@@ -67,8 +65,7 @@ mod api {
     /// Parse JSON text into maps, arrays and values.
     #[rhai_fn(return_raw)]
     pub fn parse_json(text: &str) -> RhaiResult<Dynamic> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
         rhai::serde::to_dynamic(&v)
     }
 
@@ -84,11 +81,7 @@ mod api {
         if i == 0 {
             format!("{bytes}B")
         } else {
-            format!("{v:.3}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-                + units[i]
+            format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
         }
     }
 
@@ -136,9 +129,6 @@ pub fn register_globals(engine: &mut Engine) {
     engine.register_fn("eprint", |s: &str| eprintln!("{s}"));
     engine.register_fn("eprint", |d: Dynamic| eprintln!("{d}"));
     engine.on_debug(|s, src, pos| {
-        eprintln!(
-            "{}{pos:?}: {s}",
-            src.map(|s| format!("{s}:")).unwrap_or_default()
-        )
+        eprintln!("{}{pos:?}: {s}", src.map(|s| format!("{s}:")).unwrap_or_default())
     });
 }

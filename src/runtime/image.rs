@@ -31,9 +31,7 @@ pub struct ImageStore {
 
 impl ImageStore {
     pub fn new(data_root: &Path) -> ImageStore {
-        ImageStore {
-            dir: data_root.join("images"),
-        }
+        ImageStore { dir: data_root.join("images") }
     }
 
     fn image_dir(&self, name: &str) -> Result<PathBuf> {
@@ -63,9 +61,8 @@ impl ImageStore {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let meta = entry.path().join("image.json");
-            if let Ok(Value::Object(m)) = fs::read(&meta)
-                .map_err(|_| ())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
+            if let Ok(Value::Object(m)) =
+                fs::read(&meta).map_err(|_| ()).and_then(|b| serde_json::from_slice(&b).map_err(|_| ()))
             {
                 out.push(m);
             }
@@ -83,53 +80,42 @@ impl ImageStore {
         if cmd.contains('/') {
             return fs::symlink_metadata(root.join(cmd.trim_start_matches('/'))).is_ok();
         }
-        [
-            "usr/local/sbin",
-            "usr/local/bin",
-            "usr/sbin",
-            "usr/bin",
-            "sbin",
-            "bin",
-        ]
-        .iter()
-        .any(|d| fs::symlink_metadata(root.join(d).join(cmd)).is_ok())
+        ["usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin"]
+            .iter()
+            .any(|d| fs::symlink_metadata(root.join(d).join(cmd)).is_ok())
     }
 
     /// Build an image from a static busybox binary: the usual directories, the
     /// binary, a link per applet, and minimal /etc files.
     pub fn build_busybox(&self, name: &str, busybox: &Path) -> Result<Value> {
         let meta = fs::metadata(busybox).map_err(|e| {
-            Error::not_found(format!(
-                "busybox binary {}: {e} (install busybox-static)",
-                busybox.display()
-            ))
+            Error::not_found(format!("busybox binary {}: {e} (install busybox-static)", busybox.display()))
         })?;
         if !meta.is_file() {
-            return Err(Error::invalid(format!(
-                "{} is not a file",
-                busybox.display()
-            )));
+            return Err(Error::invalid(format!("{} is not a file", busybox.display())));
         }
         let list = Command::new(busybox)
             .arg("--list-full")
             .output()
             .ctx(|| format!("run {} --list-full", busybox.display()))?;
         if !list.status.success() {
-            return Err(Error::os(format!(
-                "{} --list-full failed: is it busybox?",
-                busybox.display()
-            )));
+            return Err(Error::os(format!("{} --list-full failed: is it busybox?", busybox.display())));
         }
         let applets = String::from_utf8_lossy(&list.stdout).into_owned();
         self.install(name, json!({"source": busybox.display().to_string()}), |root| {
-            for d in ["bin", "sbin", "usr/bin", "usr/sbin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "var/tmp"] {
+            for d in [
+                "bin", "sbin", "usr/bin", "usr/sbin", "dev", "etc", "home", "proc", "root", "sys", "tmp",
+                "var/tmp",
+            ] {
                 fs::create_dir_all(root.join(d)).ctx(|| format!("create /{d}"))?;
             }
             for (d, mode) in [("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700)] {
-                fs::set_permissions(root.join(d), fs::Permissions::from_mode(mode)).ctx(|| format!("chmod /{d}"))?;
+                fs::set_permissions(root.join(d), fs::Permissions::from_mode(mode))
+                    .ctx(|| format!("chmod /{d}"))?;
             }
             fs::copy(busybox, root.join("bin/busybox")).ctx(|| format!("copy {}", busybox.display()))?;
-            fs::set_permissions(root.join("bin/busybox"), fs::Permissions::from_mode(0o755)).ctx(|| "chmod busybox")?;
+            fs::set_permissions(root.join("bin/busybox"), fs::Permissions::from_mode(0o755))
+                .ctx(|| "chmod busybox")?;
             for applet in applets.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains("..")) {
                 let link = root.join(applet);
                 if applet == "bin/busybox" || link.exists() {
@@ -138,7 +124,10 @@ impl ImageStore {
                 symlink("/bin/busybox", &link).ctx(|| format!("link {applet}"))?;
             }
             let files = [
-                ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
+                (
+                    "etc/passwd",
+                    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+                ),
                 ("etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"),
                 ("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
             ];
@@ -152,43 +141,25 @@ impl ImageStore {
     /// Import a rootfs tarball (e.g. `docker export` output) as image `name`.
     pub fn import(&self, tarball: &Path, name: &str) -> Result<Value> {
         let file = fs::File::open(tarball).map_err(|e| {
-            let kind = if e.kind() == ErrorKind::NotFound {
-                Kind::NotFound
-            } else {
-                Kind::Os
-            };
+            let kind = if e.kind() == ErrorKind::NotFound { Kind::NotFound } else { Kind::Os };
             Error::new(kind, format!("open {}: {e}", tarball.display()))
         })?;
-        self.install(
-            name,
-            json!({"source": tarball.display().to_string()}),
-            |root| {
-                let mut archive = tar::Archive::new(file);
-                archive.set_preserve_permissions(true);
-                archive.set_preserve_ownerships(true);
-                archive.set_overwrite(true);
-                // unpack() refuses entries that would land outside `root`.
-                archive
-                    .unpack(root)
-                    .map_err(|e| Error::invalid(format!("unpack {}: {e}", tarball.display())))
-            },
-        )
+        self.install(name, json!({"source": tarball.display().to_string()}), |root| {
+            let mut archive = tar::Archive::new(file);
+            archive.set_preserve_permissions(true);
+            archive.set_preserve_ownerships(true);
+            archive.set_overwrite(true);
+            // unpack() refuses entries that would land outside `root`.
+            archive.unpack(root).map_err(|e| Error::invalid(format!("unpack {}: {e}", tarball.display())))
+        })
     }
 
     /// Build into a temp dir, then rename into place. An image that appeared in
     /// the meantime (a concurrent builder) wins and is kept.
-    fn install(
-        &self,
-        name: &str,
-        mut meta: Value,
-        fill: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<Value> {
+    fn install(&self, name: &str, mut meta: Value, fill: impl FnOnce(&Path) -> Result<()>) -> Result<Value> {
         let dest = self.image_dir(name)?;
         if dest.exists() {
-            return Err(Error::new(
-                Kind::Conflict,
-                format!("image {name} already exists"),
-            ));
+            return Err(Error::new(Kind::Conflict, format!("image {name} already exists")));
         }
         fs::create_dir_all(&self.dir).ctx(|| format!("create {}", self.dir.display()))?;
         let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -203,19 +174,10 @@ impl ImageStore {
             fs::write(tmp.join("image.json"), text).ctx(|| "write image.json")?;
             match fs::rename(&tmp, &dest) {
                 Ok(()) => Ok(meta.clone()),
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) =>
-                {
-                    Err(Error::new(
-                        Kind::Conflict,
-                        format!("image {name} already exists"),
-                    ))
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EEXIST) | Some(libc::ENOTEMPTY)) => {
+                    Err(Error::new(Kind::Conflict, format!("image {name} already exists")))
                 }
-                Err(e) => Err(Error::os(format!(
-                    "rename {} to {}: {e}",
-                    tmp.display(),
-                    dest.display()
-                ))),
+                Err(e) => Err(Error::os(format!("rename {} to {}: {e}", tmp.display(), dest.display()))),
             }
         })();
         let _ = fs::remove_dir_all(&tmp);
@@ -278,17 +240,8 @@ mod tests {
         assert!(store.has_command("hello", "hello"));
         assert!(!store.has_command("hello", "nope"));
         assert_eq!(store.list().unwrap()[0]["name"], "hello");
-        assert_eq!(
-            store.import(&tarball, "hello").unwrap_err().kind,
-            Kind::Conflict
-        );
-        assert_eq!(
-            store
-                .import(Path::new("/nonexistent.tar"), "x")
-                .unwrap_err()
-                .kind,
-            Kind::NotFound
-        );
+        assert_eq!(store.import(&tarball, "hello").unwrap_err().kind, Kind::Conflict);
+        assert_eq!(store.import(Path::new("/nonexistent.tar"), "x").unwrap_err().kind, Kind::NotFound);
         store.remove("hello").unwrap();
         assert!(!store.exists("hello"));
         assert!(validate_name("../x").is_err());

@@ -4,6 +4,7 @@
 pub mod cgroups;
 pub mod error;
 pub mod image;
+pub mod logs;
 pub mod process;
 pub mod rootfs;
 pub mod state;

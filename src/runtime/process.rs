@@ -31,30 +31,47 @@ use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// What to run and how; built by the script from its options.
+/// The process to run and its stdio; shared by a container's init and `exec`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Spec {
+pub struct Proc {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<String>,
     #[serde(default = "default_cwd")]
     pub cwd: String,
-    #[serde(default)]
-    pub hostname: String,
-    /// The mounted root filesystem (the overlay's merged dir).
-    pub rootfs: PathBuf,
     /// Keep the caller's stdin (`-i`); otherwise stdin is /dev/null.
     #[serde(default)]
     pub stdin: bool,
-    /// Give the container a pseudo-terminal (`-t`); the caller relays it in `wait`.
+    /// Give the process a pseudo-terminal (`-t`); the caller relays it in `wait`.
     #[serde(default)]
     pub tty: bool,
     /// Send stdout and stderr to this file (detached containers).
     #[serde(default)]
     pub log: Option<PathBuf>,
+}
+
+/// A new container: its init process, root and hostname; built by the script.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Spec {
+    #[serde(flatten)]
+    pub process: Proc,
+    /// The mounted root filesystem (the overlay's merged dir).
+    pub rootfs: PathBuf,
+    #[serde(default)]
+    pub hostname: String,
     /// Detach: a monitor process becomes the init's parent and records its exit.
     #[serde(default)]
     pub monitor: Option<MonitorSpec>,
+}
+
+/// A process to run inside a running container (`exec`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExecSpec {
+    #[serde(flatten)]
+    pub process: Proc,
+    /// The container's init, identified by pid and start time.
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 fn default_cwd() -> String {
@@ -100,101 +117,124 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
-pub fn create(spec: &Spec) -> Result<Created> {
-    if spec.args.is_empty() || spec.args[0].is_empty() {
-        return Err(Error::invalid("no command given"));
-    }
-    let (parent_sock, child_sock) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .ctx(|| "socketpair")?;
-    let (pty_master, pty_slave) = if spec.tty && spec.monitor.is_none() {
-        let (m, s) = tty::open_pty()?;
-        (Some(m), Some(s))
-    } else {
-        (None, None)
-    };
-    let log = match &spec.log {
-        Some(path) => Some(
-            fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .ctx(|| format!("open log {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let child = ChildSetup {
-        spec,
-        sock: child_sock.as_raw_fd(),
-        parent_sock: parent_sock.as_raw_fd(),
-        pty_slave: pty_slave.as_ref().map(|f| f.as_raw_fd()),
-        log: log.as_ref().map(|f| f.as_raw_fd()),
-    };
+/// The fds a new process needs from its creator: the sync socket pair, a pty, a log file.
+struct Channels {
+    parent_sock: OwnedFd,
+    child_sock: OwnedFd,
+    pty_master: Option<OwnedFd>,
+    pty_slave: Option<OwnedFd>,
+    log: Option<fs::File>,
+}
 
+impl Channels {
+    fn open(p: &Proc, tty: bool) -> Result<Channels> {
+        if p.args.is_empty() || p.args[0].is_empty() {
+            return Err(Error::invalid("no command given"));
+        }
+        let (parent_sock, child_sock) =
+            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+                .ctx(|| "socketpair")?;
+        let (pty_master, pty_slave) = if tty {
+            let (m, s) = tty::open_pty()?;
+            (Some(m), Some(s))
+        } else {
+            (None, None)
+        };
+        let log = match &p.log {
+            Some(path) => Some(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .ctx(|| format!("open log {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Channels { parent_sock, child_sock, pty_master, pty_slave, log })
+    }
+
+    fn child_setup<'a>(&self, process: &'a Proc, enter: Enter<'a>) -> ChildSetup<'a> {
+        ChildSetup {
+            process,
+            enter,
+            sock: self.child_sock.as_raw_fd(),
+            parent_sock: self.parent_sock.as_raw_fd(),
+            pty_slave: self.pty_slave.as_ref().map(|f| f.as_raw_fd()),
+            log: self.log.as_ref().map(|f| f.as_raw_fd()),
+        }
+    }
+}
+
+pub fn create(spec: &Spec) -> Result<Created> {
+    let ch = Channels::open(&spec.process, spec.process.tty && spec.monitor.is_none())?;
+    let enter = Enter::NewRoot { rootfs: &spec.rootfs, hostname: &spec.hostname };
+    let child = ch.child_setup(&spec.process, enter);
     if let Some(mon) = &spec.monitor {
         let monitor_pid = spawn_monitor(&child, mon)?;
-        drop(child_sock);
+        // Only the monitor and the init may hold the child's end, or a failed
+        // monitor would leave us waiting forever.
+        let Channels { parent_sock, pty_master, child_sock, pty_slave, log } = ch;
+        drop((child_sock, pty_slave, log));
         let pid = match recv_message(&parent_sock)? {
-            Some(msg) if msg.starts_with("pid ") => msg[4..]
-                .parse::<i32>()
-                .map_err(|_| Error::os(format!("monitor sent a bad pid: {msg}")))?,
-            Some(msg) => return Err(decode_error(&msg)),
-            None => {
-                return Err(Error::os(
-                    "the monitor exited before reporting the container's pid",
-                ));
+            Some(msg) if msg.starts_with("pid ") => {
+                msg[4..].parse::<i32>().map_err(|_| Error::os(format!("monitor sent a bad pid: {msg}")))?
             }
+            Some(msg) => return Err(decode_error(&msg)),
+            None => return Err(Error::os("the monitor exited before reporting the container's pid")),
         };
         log::info!("container init is pid {pid}, monitor pid {monitor_pid}");
-        return Ok(Created {
-            pid,
-            monitor_pid,
-            sock: Some(parent_sock),
-            pty_master,
-            blocked: None,
-        });
+        return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master, blocked: None });
     }
-
     // Foreground: this process is the parent and forwards signals while it waits.
-    // Block them before clone so none is lost; the child unblocks them before exec.
-    let blocked = forwarded_signals();
+    clone_foreground(&child, INIT_NAMESPACES, ch)
+}
+
+const INIT_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
+
+/// The namespaces `exec` joins besides pid, in one setns call on the init's pidfd.
+const EXEC_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
+
+/// Create a process inside the running container `spec.pid`: it is born in the
+/// container's pid namespace (so `ps` inside shows it), waits for `start`, then
+/// joins the other namespaces with one setns on the init's pidfd and execs.
+/// Only the pid namespace for our children changes here; this process keeps
+/// its own mounts, so it can still reach the state store.
+pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
+    let pidfd = open_pidfd(spec.pid, spec.start_time)?;
+    let ch = Channels::open(&spec.process, spec.process.tty)?;
+    if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
+        return Err(Error::os(format!("join the pid namespace of {}: {}", spec.pid, Errno::last().desc())));
+    }
+    let child = ch.child_setup(&spec.process, Enter::Join { pidfd: pidfd.as_raw_fd() });
+    clone_foreground(&child, 0, ch)
+}
+
+/// Clone `child` as our direct child with `flags`, with the forwarded signals
+/// blocked first (the child unblocks them before exec) so none is lost.
+fn clone_foreground(child: &ChildSetup, flags: libc::c_int, ch: Channels) -> Result<Created> {
     let mut old = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), Some(&mut old)).ctx(|| "block signals")?;
-    let pid = match clone_init(&child) {
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), Some(&mut old)).ctx(|| "block signals")?;
+    let pid = match clone_child(child, flags) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
             return Err(e);
         }
     };
-    drop(child_sock);
-    drop(pty_slave);
-    log::info!("container init is pid {pid}");
-    Ok(Created {
-        pid,
-        monitor_pid: 0,
-        sock: Some(parent_sock),
-        pty_master,
-        blocked: Some(old),
-    })
+    log::info!("process is pid {pid}");
+    let Channels { parent_sock, pty_master, .. } = ch;
+    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master, blocked: Some(old) })
 }
 
 /// Release the init to set up its root and exec; returns once exec succeeded or failed.
 pub fn start(c: &mut Created) -> Result<()> {
-    let sock = c
-        .sock
-        .take()
-        .ok_or_else(|| Error::invalid("container already started"))?;
+    let sock = c.sock.take().ok_or_else(|| Error::invalid("container already started"))?;
     match nix::unistd::write(&sock, b"start") {
         Ok(_) => {}
         Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {
-            return Err(Error::os(
-                "the container's init exited before it was started",
-            ));
+            return Err(Error::os("the container's init exited before it was started"));
         }
         Err(e) => return Err(Error::os(format!("release container init: {}", e.desc()))),
     }
@@ -229,21 +269,26 @@ pub fn abort(c: &mut Created) {
     }
 }
 
+/// How the child gets into its container.
+#[derive(Clone, Copy)]
+enum Enter<'a> {
+    /// A new container: set up the root filesystem and hostname.
+    NewRoot { rootfs: &'a std::path::Path, hostname: &'a str },
+    /// An existing container: join the namespaces of the process behind `pidfd`.
+    Join { pidfd: RawFd },
+}
+
 /// Everything the child needs, as raw fds so the post-clone code allocates little.
 struct ChildSetup<'a> {
-    spec: &'a Spec,
+    process: &'a Proc,
+    enter: Enter<'a>,
     sock: RawFd,
     parent_sock: RawFd,
     pty_slave: Option<RawFd>,
     log: Option<RawFd>,
 }
 
-fn clone_init(child: &ChildSetup) -> Result<i32> {
-    let flags = libc::CLONE_NEWPID
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWNET;
+fn clone_child(child: &ChildSetup, flags: libc::c_int) -> Result<i32> {
     // clone without a new stack behaves like fork: the child continues here on a
     // copy-on-write copy of our stack. We are single-threaded, so that is safe.
     let ret = unsafe {
@@ -257,10 +302,7 @@ fn clone_init(child: &ChildSetup) -> Result<i32> {
         )
     };
     match ret {
-        -1 => Err(Error::os(format!(
-            "clone container init: {}",
-            Errno::last().desc()
-        ))),
+        -1 => Err(Error::os(format!("clone: {}", Errno::last().desc()))),
         0 => child_main(child),
         pid => Ok(pid as i32),
     }
@@ -276,9 +318,7 @@ fn spawn_monitor(child: &ChildSetup, mon: &MonitorSpec) -> Result<i32> {
             let _ = waitpid(mid, None);
             let mut buf = [0u8; 16];
             let n = nix::unistd::read(&rd, &mut buf).unwrap_or(0);
-            let pid = std::str::from_utf8(&buf[..n])
-                .ok()
-                .and_then(|s| s.parse::<i32>().ok());
+            let pid = std::str::from_utf8(&buf[..n]).ok().and_then(|s| s.parse::<i32>().ok());
             pid.ok_or_else(|| Error::os("could not start the container's monitor"))
         }
         nix::unistd::ForkResult::Child => {
@@ -310,7 +350,7 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
             libc::close(null);
         }
     }
-    let pid = match clone_init(child) {
+    let pid = match clone_child(child, INIT_NAMESPACES) {
         Ok(pid) => pid,
         Err(e) => {
             send_message(child.sock, &encode_error(&e));
@@ -337,21 +377,13 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
     if mon.auto_remove {
         argv.push("--rm".into());
     }
-    if let Ok(cargs) = argv
-        .iter()
-        .map(|a| CString::new(a.as_str()))
-        .collect::<std::result::Result<Vec<_>, _>>()
+    if let Ok(cargs) =
+        argv.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>()
     {
         let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
     }
     // exec failed: do the monitor's job from here.
-    let code = run_monitor(
-        &mon.state_root,
-        &mon.data_root,
-        &mon.name,
-        pid,
-        mon.auto_remove,
-    );
+    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove);
     unsafe { libc::_exit(code) }
 }
 
@@ -371,21 +403,8 @@ pub fn run_monitor(
     if auto_remove {
         let root = state_root.display().to_string();
         let data = data_root.display().to_string();
-        let args = [
-            "mydocker",
-            "--root",
-            &root,
-            "--data-root",
-            &data,
-            "rm",
-            "-f",
-            name,
-        ];
-        if let Ok(cargs) = args
-            .iter()
-            .map(|a| CString::new(*a))
-            .collect::<std::result::Result<Vec<_>, _>>()
-        {
+        let args = ["mydocker", "--root", &root, "--data-root", &data, "rm", "-f", name];
+        if let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<std::result::Result<Vec<_>, _>>() {
             let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
         }
         return 1;
@@ -435,10 +454,7 @@ struct ChildError {
 
 impl From<Error> for ChildError {
     fn from(e: Error) -> Self {
-        ChildError {
-            kind: e.kind,
-            message: e.message,
-        }
+        ChildError { kind: e.kind, message: e.message }
     }
 }
 
@@ -459,34 +475,40 @@ fn child_main(c: &ChildSetup) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn child_setup_and_exec(
-    c: &ChildSetup,
-) -> std::result::Result<std::convert::Infallible, ChildError> {
-    let spec = c.spec;
+fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Infallible, ChildError> {
+    let p = c.process;
     setup_stdio(c)?;
     // Wait for `start`; EOF means the creator went away: never run the command.
     let mut buf = [0u8; 16];
-    match nix::unistd::read(
-        unsafe { std::os::fd::BorrowedFd::borrow_raw(c.sock) },
-        &mut buf,
-    ) {
+    match nix::unistd::read(unsafe { std::os::fd::BorrowedFd::borrow_raw(c.sock) }, &mut buf) {
         Ok(n) if n > 0 => {}
         _ => unsafe { libc::_exit(1) },
     }
-    // Now that the script has placed us in our cgroup, its view becomes our root.
-    unsafe {
-        libc::unshare(libc::CLONE_NEWCGROUP);
+    match c.enter {
+        Enter::NewRoot { rootfs, hostname } => {
+            // Now that the script has placed us in our cgroup, its view becomes our root.
+            unsafe {
+                libc::unshare(libc::CLONE_NEWCGROUP);
+            }
+            ContainerRoot { rootfs }.enter()?;
+            if !hostname.is_empty() {
+                nix::unistd::sethostname(hostname).ctx(|| format!("set hostname {hostname:?}"))?;
+            }
+            fs::create_dir_all(&p.cwd).ctx(|| format!("working directory {}", p.cwd))?;
+        }
+        Enter::Join { pidfd } => {
+            // Non-dumpable: the container cannot ptrace us or open our fds through
+            // /proc while we still hold host resources. exec resets it.
+            unsafe {
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            }
+            if unsafe { libc::setns(pidfd, EXEC_NAMESPACES) } < 0 {
+                let why = Errno::last().desc();
+                return Err(Error::os(format!("join the container's namespaces: {why}")).into());
+            }
+        }
     }
-    ContainerRoot {
-        rootfs: &spec.rootfs,
-    }
-    .enter()?;
-    if !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname)
-            .ctx(|| format!("set hostname {:?}", spec.hostname))?;
-    }
-    fs::create_dir_all(&spec.cwd).ctx(|| format!("working directory {}", spec.cwd))?;
-    nix::unistd::chdir(spec.cwd.as_str()).ctx(|| format!("working directory {}", spec.cwd))?;
+    nix::unistd::chdir(p.cwd.as_str()).ctx(|| format!("working directory {}", p.cwd))?;
     // Signals blocked or ignored by the runtime must not leak into the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in Signal::iterator() {
@@ -496,28 +518,20 @@ fn child_setup_and_exec(
             }
         }
     }
-    // Nothing the runtime holds may reach the command: mark every fd above stderr close-on-exec.
+    // Nothing the runtime holds may reach the command: every fd above stderr is close-on-exec.
     unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
-    exec_in_path(&spec.args, &spec.env)
+    exec_in_path(&p.args, &p.env)
 }
 
 fn setup_stdio(c: &ChildSetup) -> Result<()> {
-    let spec = c.spec;
+    let spec = c.process;
     unsafe {
         if let Some(slave) = c.pty_slave {
             libc::setsid();
             if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(Error::os(format!(
-                    "set controlling terminal: {}",
-                    Errno::last().desc()
-                )));
+                return Err(Error::os(format!("set controlling terminal: {}", Errno::last().desc())));
             }
             for fd in 0..3 {
                 libc::dup2(slave, fd);
@@ -548,23 +562,16 @@ fn exec_in_path(
     args: &[String],
     env: &[String],
 ) -> std::result::Result<std::convert::Infallible, ChildError> {
-    let to_c = |s: &str| {
-        CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")))
-    };
+    let to_c =
+        |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")));
     let cargs = args.iter().map(|a| to_c(a)).collect::<Result<Vec<_>>>()?;
     let cenv = env.iter().map(|e| to_c(e)).collect::<Result<Vec<_>>>()?;
     let cmd = &args[0];
     let candidates: Vec<String> = if cmd.contains('/') {
         vec![cmd.clone()]
     } else {
-        let path = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        path.split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| format!("{d}/{cmd}"))
-            .collect()
+        let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{d}/{cmd}")).collect()
     };
     let mut denied = None;
     for cand in &candidates {
@@ -587,10 +594,9 @@ fn exec_in_path(
             kind: Kind::NotExecutable,
             message: format!("{path}: permission denied: not executable ({})", e.desc()),
         },
-        None if cmd.contains('/') => ChildError {
-            kind: Kind::CommandNotFound,
-            message: format!("{cmd}: no such file or directory"),
-        },
+        None if cmd.contains('/') => {
+            ChildError { kind: Kind::CommandNotFound, message: format!("{cmd}: no such file or directory") }
+        }
         None => ChildError {
             kind: Kind::CommandNotFound,
             message: format!("{cmd}: executable file not found in $PATH"),
@@ -649,9 +655,7 @@ pub fn stat(pid: i32) -> Option<(u64, char)> {
 }
 
 pub fn start_time(pid: i32) -> Result<u64> {
-    stat(pid)
-        .map(|(t, _)| t)
-        .ok_or_else(|| Error::new(Kind::NotRunning, format!("no such process: {pid}")))
+    stat(pid).map(|(t, _)| t).ok_or_else(|| Error::new(Kind::NotRunning, format!("no such process: {pid}")))
 }
 
 /// Is `pid` still the process that started at `start_time` (and not a zombie)?
@@ -680,27 +684,13 @@ pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
 /// Send `sig` to the process `pid` that started at `start_time`; never to a stranger reusing the pid.
 pub fn signal(pid: i32, start_time: u64, sig: i32) -> Result<()> {
     let fd = open_pidfd(pid, start_time)?;
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            0usize,
-            0u32,
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, 0usize, 0u32) };
     if r < 0 {
         let e = Errno::last();
         if e == Errno::ESRCH {
-            return Err(Error::new(
-                Kind::NotRunning,
-                format!("process {pid} is not running"),
-            ));
+            return Err(Error::new(Kind::NotRunning, format!("process {pid} is not running")));
         }
-        return Err(Error::os(format!(
-            "signal {sig} to pid {pid}: {}",
-            e.desc()
-        )));
+        return Err(Error::os(format!("signal {sig} to pid {pid}: {}", e.desc())));
     }
     Ok(())
 }
@@ -728,11 +718,7 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
             }
             None => 100,
         };
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let r = unsafe { libc::poll(&mut pfd, 1, wait) };
         if r < 0 && Errno::last() != Errno::EINTR {
             return Err(Error::os(format!("poll pidfd: {}", Errno::last().desc())));
@@ -748,14 +734,8 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         }
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map(|sig| sig as i32)
-        .map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map(|sig| sig as i32).map_err(|_| Error::invalid(format!("invalid signal {s:?}")))
 }
 
 #[cfg(test)]
@@ -782,10 +762,7 @@ mod tests {
 
     #[test]
     fn errors_cross_the_socket() {
-        let e = decode_error(&encode_error(&Error::new(
-            Kind::CommandNotFound,
-            "x: not found",
-        )));
+        let e = decode_error(&encode_error(&Error::new(Kind::CommandNotFound, "x: not found")));
         assert_eq!(e.kind, Kind::CommandNotFound);
         assert_eq!(e.message, "x: not found");
     }

@@ -50,20 +50,10 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path) -> Result<
             layer.upper.display(),
             layer.work.display()
         );
-        mount(
-            Some("overlay"),
-            &layer.merged,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(opts.as_str()),
-        )
-        .ctx(|| format!("mount overlay on {}", layer.merged.display()))?;
+        mount(Some("overlay"), &layer.merged, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+            .ctx(|| format!("mount overlay on {}", layer.merged.display()))?;
     }
-    log::info!(
-        "mounted overlay {} (lower {})",
-        layer.merged.display(),
-        layer.lower.display()
-    );
+    log::info!("mounted overlay {} (lower {})", layer.merged.display(), layer.lower.display());
     Ok(layer)
 }
 
@@ -89,18 +79,12 @@ pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
 pub fn is_mounted(path: &Path) -> Result<bool> {
     let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
     let want = path.to_string_lossy();
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape_mountinfo(mp) == want))
+    Ok(info.lines().filter_map(|l| l.split(' ').nth(4)).any(|mp| unescape_mountinfo(mp) == want))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 /// What the init process does to its mount namespace before exec.
@@ -113,23 +97,11 @@ impl ContainerRoot<'_> {
     pub fn enter(&self) -> Result<()> {
         let root = self.rootfs;
         // Nothing we mount may propagate back to the host.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .ctx(|| "make / private")?;
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .ctx(|| "make / private")?;
         // pivot_root needs the new root to be a mount point.
-        mount(
-            Some(root),
-            root,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| format!("bind {}", root.display()))?;
+        mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .ctx(|| format!("bind {}", root.display()))?;
 
         let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_at(root, "proc", "proc", nosuid_nodev_noexec, None)?;
@@ -148,20 +120,8 @@ impl ContainerRoot<'_> {
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
         )?;
-        mount_at(
-            root,
-            "dev/shm",
-            "tmpfs",
-            nosuid_nodev_noexec,
-            Some("mode=1777,size=65536k"),
-        )?;
-        mount_at(
-            root,
-            "sys",
-            "sysfs",
-            nosuid_nodev_noexec | MsFlags::MS_RDONLY,
-            None,
-        )?;
+        mount_at(root, "dev/shm", "tmpfs", nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+        mount_at(root, "sys", "sysfs", nosuid_nodev_noexec | MsFlags::MS_RDONLY, None)?;
 
         chdir(root).ctx(|| format!("chdir {}", root.display()))?;
         // pivot_root(".", ".") stacks the old root under the new one; detaching it
@@ -173,41 +133,22 @@ impl ContainerRoot<'_> {
     }
 }
 
-fn mount_at(
-    root: &Path,
-    rel: &str,
-    fstype: &str,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> Result<()> {
+fn mount_at(root: &Path, rel: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
     let target = root.join(rel);
     fs::create_dir_all(&target).ctx(|| format!("create /{rel} in the container"))?;
-    mount(Some(fstype), &target, Some(fstype), flags, data)
-        .ctx(|| format!("mount {fstype} on /{rel}"))
+    mount(Some(fstype), &target, Some(fstype), flags, data).ctx(|| format!("mount {fstype} on /{rel}"))
 }
 
 /// The standard device nodes, as Docker provides them.
 fn populate_dev(dev: &Path) -> Result<()> {
-    const NODES: [(&str, u64, u64); 6] = [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ];
+    const NODES: [(&str, u64, u64); 6] =
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
     for (name, major, minor) in NODES {
         let path = dev.join(name);
-        mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .ctx(|| format!("mknod /dev/{name}"))?;
+        mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .ctx(|| format!("mknod /dev/{name}"))?;
         // mknod is subject to the umask; make the mode exact.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o666))
-            .ctx(|| format!("chmod /dev/{name}"))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).ctx(|| format!("chmod /dev/{name}"))?;
     }
     for (link, target) in [
         ("ptmx", "pts/ptmx"),

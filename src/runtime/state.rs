@@ -25,9 +25,7 @@ pub const CONFIG: &str = "config.json";
 pub fn validate_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let ok = match chars.next() {
-        Some(c) if c.is_ascii_alphanumeric() => {
-            chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        }
+        Some(c) if c.is_ascii_alphanumeric() => chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
         _ => false,
     };
     if ok && name.len() <= 128 {
@@ -56,8 +54,7 @@ impl Store {
     pub fn create(&self, record: &Record) -> Result<()> {
         let name = str_field(record, "name")?;
         validate_name(name)?;
-        fs::create_dir_all(&self.root)
-            .ctx(|| format!("create state root {}", self.root.display()))?;
+        fs::create_dir_all(&self.root).ctx(|| format!("create state root {}", self.root.display()))?;
         let dir = self.dir(name);
         match fs::create_dir(&dir) {
             Ok(()) => {}
@@ -67,11 +64,7 @@ impl Store {
                     .ok()
                     .and_then(|r| r.get("id").and_then(Value::as_str).map(short_id))
                     .unwrap_or_default();
-                let by = if owner.is_empty() {
-                    String::new()
-                } else {
-                    format!(" by container {owner}")
-                };
+                let by = if owner.is_empty() { String::new() } else { format!(" by container {owner}") };
                 return Err(Error::new(
                     Kind::Conflict,
                     format!("container name {name:?} is already in use{by}"),
@@ -99,10 +92,7 @@ impl Store {
         match serde_json::from_slice::<Value>(&text) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(_) => Err(Error::os(format!("{}: not a JSON object", path.display()))),
-            Err(e) => Err(Error::os(format!(
-                "{}: corrupt record: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(Error::os(format!("{}: corrupt record: {e}", path.display()))),
         }
     }
 
@@ -163,23 +153,15 @@ impl Store {
                     rec.insert("name".into(), name.clone().into());
                     rec.insert("id".into(), "".into());
                     rec.insert("status".into(), "Unknown".into());
-                    let why = if e.kind == Kind::NotFound {
-                        "missing config.json".to_string()
-                    } else {
-                        e.message
-                    };
+                    let why =
+                        if e.kind == Kind::NotFound { "missing config.json".to_string() } else { e.message };
                     rec.insert("error".into(), why.into());
                     out.push(rec);
                 }
             }
         }
         out.sort_by(|a, b| {
-            let key = |r: &Record| {
-                r.get("created")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
+            let key = |r: &Record| r.get("created").and_then(Value::as_str).unwrap_or("").to_string();
             key(a).cmp(&key(b)).then_with(|| name_of(a).cmp(name_of(b)))
         });
         Ok(out)
@@ -190,8 +172,7 @@ impl Store {
         if reference.is_empty() {
             return Err(Error::invalid("empty container name or id"));
         }
-        validate_name(reference)
-            .map_err(|_| Error::not_found(format!("no such container: {reference}")))?;
+        validate_name(reference).map_err(|_| Error::not_found(format!("no such container: {reference}")))?;
         if self.dir(reference).is_dir() {
             return Ok(reference.to_string());
         }
@@ -210,10 +191,7 @@ impl Store {
             1 => Ok(matches.remove(0)),
             _ => Err(Error::new(
                 Kind::Ambiguous,
-                format!(
-                    "id prefix {reference:?} is ambiguous: matches {}",
-                    matches.join(", ")
-                ),
+                format!("id prefix {reference:?} is ambiguous: matches {}", matches.join(", ")),
             )),
         }
     }
@@ -234,14 +212,8 @@ impl Store {
     pub fn record_exit(&self, name: &str, code: i32) -> Result<Record> {
         let finished = super::sys::now_rfc3339();
         self.modify(name, |rec| {
-            let stopping = rec
-                .get("stop_requested")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            rec.insert(
-                "status".into(),
-                if stopping { "Stopped" } else { "Exited" }.into(),
-            );
+            let stopping = rec.get("stop_requested").and_then(Value::as_bool).unwrap_or(false);
+            rec.insert("status".into(), if stopping { "Stopped" } else { "Exited" }.into());
             rec.insert("exit_code".into(), code.into());
             rec.insert("finished".into(), finished.into());
             rec.insert("pid".into(), 0.into());
@@ -265,8 +237,7 @@ pub fn short_id(id: &str) -> String {
 
 /// Replace `path` with `value` as JSON: temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, value: &Record) -> Result<()> {
-    let data =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::os(format!("encode record: {e}")))?;
+    let data = serde_json::to_vec_pretty(value).map_err(|e| Error::os(format!("encode record: {e}")))?;
     let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -275,8 +246,7 @@ pub fn write_atomic(path: &Path, value: &Record) -> Result<()> {
             .truncate(true)
             .open(&tmp)
             .ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data)
-            .ctx(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;
         f.sync_all().ctx(|| format!("sync {}", tmp.display()))?;
         fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
     })();
@@ -357,18 +327,10 @@ mod tests {
         let handles: Vec<_> = (0..16)
             .map(|i| {
                 let root = root.clone();
-                std::thread::spawn(move || {
-                    Store::new(root)
-                        .create(&rec("same", &format!("id{i}")))
-                        .is_ok()
-                })
+                std::thread::spawn(move || Store::new(root).create(&rec("same", &format!("id{i}"))).is_ok())
             })
             .collect();
-        let wins = handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .filter(|ok| *ok)
-            .count();
+        let wins = handles.into_iter().filter_map(|h| h.join().ok()).filter(|ok| *ok).count();
         assert_eq!(wins, 1);
     }
 

@@ -5,9 +5,7 @@ use std::io::Read;
 
 /// Current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-30T00:51:32.123Z`.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     format_utc(now.as_secs() as i64, now.subsec_millis())
 }
 
@@ -27,12 +25,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn format_utc(secs: i64, millis: u32) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", s / 3600, (s / 60) % 60, s % 60)
 }
 
 /// A 64-hex-digit random id, like Docker's.
@@ -47,18 +40,11 @@ pub fn new_id() -> Result<String> {
 /// Parse a memory size as Docker does: bytes, or a number with b/k/m/g/t (any case, optional trailing b).
 pub fn parse_size(text: &str) -> Result<i64> {
     let bad = || {
-        Error::invalid(format!(
-            "invalid size {text:?}: use bytes or a number with k, m, g or t (e.g. 32m)"
-        ))
+        Error::invalid(format!("invalid size {text:?}: use bytes or a number with k, m, g or t (e.g. 32m)"))
     };
     let t = text.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix('b')
-        .filter(|r| !r.is_empty() && !r.ends_with('b'))
-        .unwrap_or(&t);
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let t = t.strip_suffix('b').filter(|r| !r.is_empty() && !r.ends_with('b')).unwrap_or(&t);
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let mult: f64 = match unit {
         "" => 1.0,
@@ -78,9 +64,7 @@ pub fn parse_size(text: &str) -> Result<i64> {
 
 /// Number of CPUs this process may run on.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 #[cfg(test)]

@@ -28,10 +28,7 @@ pub fn isatty(fd: RawFd) -> bool {
 pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     let pty = nix::pty::openpty(None, None).ctx(|| "open a pseudo-terminal")?;
     for fd in [&pty.master, &pty.slave] {
-        let _ = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
     }
     if let Some(ws) = winsize(0) {
         set_winsize(pty.master.as_raw_fd(), &ws);
@@ -104,8 +101,8 @@ fn drain(master: RawFd, buf: &mut [u8]) {
 /// forwarding every signal in `signals` except SIGCHLD and SIGWINCH, which we handle.
 /// The signals must already be blocked. Returns the exit code (128+N for signal N).
 pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> Result<i32> {
-    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .ctx(|| "signalfd")?;
+    let sfd =
+        SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
     let _raw = match &master {
         Some(_) if isatty(0) => Some(RawMode::enter(0)?),
         _ => None,
@@ -121,24 +118,12 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
             }
             return Ok(code);
         }
-        let mut fds = vec![libc::pollfd {
-            fd: sfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if master_open {
-            fds.push(libc::pollfd {
-                fd: mfd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd: mfd, events: libc::POLLIN, revents: 0 });
         }
         if stdin_open {
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
         }
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if r < 0 {

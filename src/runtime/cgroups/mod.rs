@@ -64,8 +64,7 @@ pub struct Cgroups {
 impl Cgroups {
     /// The host's hierarchies, from this process's mountinfo.
     pub fn detect() -> Result<Cgroups> {
-        let text =
-            fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
+        let text = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
         Ok(Self::from_mountinfo(&text))
     }
 
@@ -91,20 +90,12 @@ impl Cgroups {
                         .collect::<Vec<_>>();
                     let named = opts.split(',').any(|o| o.starts_with("name="));
                     if !controllers.is_empty() || named {
-                        hierarchies.push(Hierarchy {
-                            mount,
-                            version: 1,
-                            controllers,
-                        });
+                        hierarchies.push(Hierarchy { mount, version: 1, controllers });
                     }
                 }
                 "cgroup2" => {
                     let controllers = v2::available_controllers(&mount);
-                    hierarchies.push(Hierarchy {
-                        mount,
-                        version: 2,
-                        controllers,
-                    });
+                    hierarchies.push(Hierarchy { mount, version: 2, controllers });
                 }
                 _ => {}
             }
@@ -116,10 +107,7 @@ impl Cgroups {
             (true, false) => "v1",
             _ => "v2",
         };
-        Cgroups {
-            layout: layout.into(),
-            hierarchies,
-        }
+        Cgroups { layout: layout.into(), hierarchies }
     }
 
     /// A single v2 hierarchy rooted at `mount` (tests, or a private cgroup2 mount).
@@ -149,11 +137,7 @@ impl Cgroups {
     /// The container's cgroup directory in every hierarchy.
     pub fn paths(&self, name: &str) -> Result<Vec<PathBuf>> {
         check_name(name)?;
-        Ok(self
-            .hierarchies
-            .iter()
-            .map(|h| h.mount.join(name))
-            .collect())
+        Ok(self.hierarchies.iter().map(|h| h.mount.join(name)).collect())
     }
 
     /// Create cgroup `name` (e.g. `mydocker/<id>`) everywhere and apply `limits`.
@@ -256,9 +240,7 @@ impl Cgroups {
                     .ctx(|| format!("read {}", p.display()));
             }
         }
-        Err(Error::not_found(format!(
-            "no cgroup file {file} for {name}"
-        )))
+        Err(Error::not_found(format!("no cgroup file {file} for {name}")))
     }
 
     /// Remove the cgroup everywhere, and its parent when that is left empty.
@@ -273,10 +255,7 @@ impl Cgroups {
             }
             // The shared parent (`mydocker`) goes when its last container does;
             // a concurrent create recreates it (see `mkdir_all`).
-            if let Some(parent) = Path::new(name)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
+            if let Some(parent) = Path::new(name).parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = fs::remove_dir(h.mount.join(parent));
             }
         }
@@ -290,14 +269,8 @@ impl Cgroups {
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('/')
-        && name
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("invalid cgroup name {name:?}")))
-    }
+        && name.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok { Ok(()) } else { Err(Error::invalid(format!("invalid cgroup name {name:?}"))) }
 }
 
 /// rmdir, retrying briefly while the kernel still counts exiting tasks.
@@ -316,11 +289,7 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
 }
 
 /// mkdir -p for cgroup trees, tolerating a concurrent `remove` of an empty parent.
-fn mkdir_all(
-    mount: &Path,
-    name: &str,
-    mut on_level: impl FnMut(&Path) -> Result<()>,
-) -> Result<()> {
+fn mkdir_all(mount: &Path, name: &str, mut on_level: impl FnMut(&Path) -> Result<()>) -> Result<()> {
     for _ in 0..5 {
         let mut dir = mount.to_path_buf();
         let mut raced = false;
@@ -340,10 +309,7 @@ fn mkdir_all(
             return Ok(());
         }
     }
-    Err(Error::os(format!(
-        "create cgroup {name} under {}: kept being removed",
-        mount.display()
-    )))
+    Err(Error::os(format!("create cgroup {name} under {}: kept being removed", mount.display())))
 }
 
 fn write(path: &Path, value: &str) -> Result<()> {
@@ -383,19 +349,8 @@ mod tests {
 
     #[test]
     fn limits_without_controller_are_refused() {
-        let cg = Cgroups {
-            layout: "v1".into(),
-            hierarchies: vec![],
-        };
-        let err = cg
-            .create(
-                "x/y",
-                &Limits {
-                    memory: Some(1 << 20),
-                    ..Default::default()
-                },
-            )
-            .unwrap_err();
+        let cg = Cgroups { layout: "v1".into(), hierarchies: vec![] };
+        let err = cg.create("x/y", &Limits { memory: Some(1 << 20), ..Default::default() }).unwrap_err();
         assert!(err.message.contains("memory"), "{}", err.message);
     }
 
@@ -411,16 +366,9 @@ mod tests {
                 fs::write(m.join("cpuset.cpus"), "0-1\n").unwrap();
                 fs::write(m.join("cpuset.mems"), "0\n").unwrap();
             }
-            hs.push(Hierarchy {
-                mount: m,
-                version: 1,
-                controllers: vec![c.to_string()],
-            });
+            hs.push(Hierarchy { mount: m, version: 1, controllers: vec![c.to_string()] });
         }
-        let cg = Cgroups {
-            layout: "v1".into(),
-            hierarchies: hs,
-        };
+        let cg = Cgroups { layout: "v1".into(), hierarchies: hs };
         let limits = Limits {
             memory: Some(32 << 20),
             cpus: Some(0.5),
@@ -430,10 +378,7 @@ mod tests {
         };
         cg.create("mydocker/abc", &limits).unwrap();
         let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
-        assert_eq!(
-            read("memory/mydocker/abc/memory.limit_in_bytes"),
-            "33554432"
-        );
+        assert_eq!(read("memory/mydocker/abc/memory.limit_in_bytes"), "33554432");
         assert_eq!(read("cpu/mydocker/abc/cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu/mydocker/abc/cpu.cfs_period_us"), "100000");
         assert_eq!(read("cpu/mydocker/abc/cpu.shares"), "512");
@@ -447,17 +392,10 @@ mod tests {
     #[test]
     fn v2_files_in_a_fake_tree() {
         let root = tempfile::tempdir().unwrap();
-        fs::write(
-            root.path().join("cgroup.controllers"),
-            "cpuset cpu memory pids\n",
-        )
-        .unwrap();
+        fs::write(root.path().join("cgroup.controllers"), "cpuset cpu memory pids\n").unwrap();
         fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
         let cg = Cgroups::v2_at(root.path());
-        assert_eq!(
-            cg.hierarchies[0].controllers,
-            ["cpuset", "cpu", "memory", "pids"]
-        );
+        assert_eq!(cg.hierarchies[0].controllers, ["cpuset", "cpu", "memory", "pids"]);
         let limits = Limits {
             memory: Some(32 << 20),
             cpus: Some(1.5),

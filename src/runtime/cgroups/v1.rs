@@ -41,10 +41,7 @@ pub fn apply(dir: &Path, limit: &str, l: &Limits) -> Result<()> {
         "cpus" => {
             if let Some(cpus) = l.cpus {
                 write(&dir.join("cpu.cfs_period_us"), "100000")?;
-                write(
-                    &dir.join("cpu.cfs_quota_us"),
-                    &((cpus * 100_000.0).round() as i64).to_string(),
-                )?;
+                write(&dir.join("cpu.cfs_quota_us"), &((cpus * 100_000.0).round() as i64).to_string())?;
             }
         }
         "cpu_shares" => {

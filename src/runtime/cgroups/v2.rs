@@ -16,11 +16,7 @@ pub fn available_controllers(mount: &Path) -> Vec<String> {
 pub fn create(mount: &Path, name: &str, controllers: &[&str]) -> Result<()> {
     mkdir_all(mount, name, |_| Ok(()))?;
     if !controllers.is_empty() {
-        let enable = controllers
-            .iter()
-            .map(|c| format!("+{c}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let enable = controllers.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
         let mut dir = mount.to_path_buf();
         write(&dir.join("cgroup.subtree_control"), &enable)?;
         let comps: Vec<&str> = name.split('/').collect();
@@ -46,18 +42,12 @@ pub fn apply(dir: &Path, limit: &str, l: &Limits) -> Result<()> {
         }
         "cpus" => {
             if let Some(cpus) = l.cpus {
-                write(
-                    &dir.join("cpu.max"),
-                    &format!("{} 100000", (cpus * 100_000.0).round() as i64),
-                )?;
+                write(&dir.join("cpu.max"), &format!("{} 100000", (cpus * 100_000.0).round() as i64))?;
             }
         }
         "cpu_shares" => {
             if let Some(shares) = l.cpu_shares {
-                write(
-                    &dir.join("cpu.weight"),
-                    &shares_to_weight(shares).to_string(),
-                )?;
+                write(&dir.join("cpu.weight"), &shares_to_weight(shares).to_string())?;
             }
         }
         "cpuset_cpus" => {
