@@ -42,8 +42,8 @@ mod api {
     }
 
     /// Import a rootfs tarball as image `name`.
-    #[rhai_fn(return_raw, name = "import")]
-    pub fn import_tarball(tarball: &str, name: &str) -> RhaiResult<Dynamic> {
+    #[rhai_fn(return_raw)]
+    pub fn import_tar(tarball: &str, name: &str) -> RhaiResult<Dynamic> {
         to_dyn(&rt(store().import(Path::new(tarball), name))?)
     }
 

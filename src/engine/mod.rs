@@ -155,8 +155,15 @@ pub fn run(script: &Script, args: &[String], opts: Dynamic) -> i32 {
     let mut ast = match engine.compile(&script.source) {
         Ok(ast) => ast,
         Err(e) => {
+            // A syntax error is always shown with its place, even in a bundled script.
             let pos = e.position();
-            report(script, &e.to_string().replace(&format!(" ({pos})"), ""), pos);
+            let full = Script {
+                bundled: false,
+                name: script.name.clone(),
+                source: script.source.clone(),
+                dir: None,
+            };
+            report(&full, &e.to_string().replace(&format!(" ({pos})"), ""), pos);
             return 2;
         }
     };

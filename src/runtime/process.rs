@@ -117,29 +117,21 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
-/// The fds a new process needs from its creator: the sync socket pair, a pty, a log file.
+/// The fds a new process needs from its creator: the sync socket pair and a log file.
 struct Channels {
     parent_sock: OwnedFd,
     child_sock: OwnedFd,
-    pty_master: Option<OwnedFd>,
-    pty_slave: Option<OwnedFd>,
     log: Option<fs::File>,
 }
 
 impl Channels {
-    fn open(p: &Proc, tty: bool) -> Result<Channels> {
+    fn open(p: &Proc) -> Result<Channels> {
         if p.args.is_empty() || p.args[0].is_empty() {
             return Err(Error::invalid("no command given"));
         }
         let (parent_sock, child_sock) =
             socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
                 .ctx(|| "socketpair")?;
-        let (pty_master, pty_slave) = if tty {
-            let (m, s) = tty::open_pty()?;
-            (Some(m), Some(s))
-        } else {
-            (None, None)
-        };
         let log = match &p.log {
             Some(path) => Some(
                 fs::OpenOptions::new()
@@ -150,7 +142,7 @@ impl Channels {
             ),
             None => None,
         };
-        Ok(Channels { parent_sock, child_sock, pty_master, pty_slave, log })
+        Ok(Channels { parent_sock, child_sock, log })
     }
 
     fn child_setup<'a>(&self, process: &'a Proc, enter: Enter<'a>) -> ChildSetup<'a> {
@@ -159,22 +151,21 @@ impl Channels {
             enter,
             sock: self.child_sock.as_raw_fd(),
             parent_sock: self.parent_sock.as_raw_fd(),
-            pty_slave: self.pty_slave.as_ref().map(|f| f.as_raw_fd()),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
         }
     }
 }
 
 pub fn create(spec: &Spec) -> Result<Created> {
-    let ch = Channels::open(&spec.process, spec.process.tty && spec.monitor.is_none())?;
+    let ch = Channels::open(&spec.process)?;
     let enter = Enter::NewRoot { rootfs: &spec.rootfs, hostname: &spec.hostname };
     let child = ch.child_setup(&spec.process, enter);
     if let Some(mon) = &spec.monitor {
         let monitor_pid = spawn_monitor(&child, mon)?;
         // Only the monitor and the init may hold the child's end, or a failed
         // monitor would leave us waiting forever.
-        let Channels { parent_sock, pty_master, child_sock, pty_slave, log } = ch;
-        drop((child_sock, pty_slave, log));
+        let Channels { parent_sock, child_sock, log } = ch;
+        drop((child_sock, log));
         let pid = match recv_message(&parent_sock)? {
             Some(msg) if msg.starts_with("pid ") => {
                 msg[4..].parse::<i32>().map_err(|_| Error::os(format!("monitor sent a bad pid: {msg}")))?
@@ -183,7 +174,7 @@ pub fn create(spec: &Spec) -> Result<Created> {
             None => return Err(Error::os("the monitor exited before reporting the container's pid")),
         };
         log::info!("container init is pid {pid}, monitor pid {monitor_pid}");
-        return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master, blocked: None });
+        return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master: None, blocked: None });
     }
     // Foreground: this process is the parent and forwards signals while it waits.
     clone_foreground(&child, INIT_NAMESPACES, ch)
@@ -203,7 +194,7 @@ const EXEC_NAMESPACES: libc::c_int =
 /// its own mounts, so it can still reach the state store.
 pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
-    let ch = Channels::open(&spec.process, spec.process.tty)?;
+    let ch = Channels::open(&spec.process)?;
     if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
         return Err(Error::os(format!("join the pid namespace of {}: {}", spec.pid, Errno::last().desc())));
     }
@@ -224,8 +215,9 @@ fn clone_foreground(child: &ChildSetup, flags: libc::c_int, ch: Channels) -> Res
         }
     };
     log::info!("process is pid {pid}");
-    let Channels { parent_sock, pty_master, .. } = ch;
-    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master, blocked: Some(old) })
+    let Channels { parent_sock, child_sock, log } = ch;
+    drop((child_sock, log));
+    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master: None, blocked: Some(old) })
 }
 
 /// Release the init to set up its root and exec; returns once exec succeeded or failed.
@@ -238,9 +230,16 @@ pub fn start(c: &mut Created) -> Result<()> {
         }
         Err(e) => return Err(Error::os(format!("release container init: {}", e.desc()))),
     }
-    match recv_message(&sock)? {
-        None => Ok(()),
-        Some(msg) => Err(decode_error(&msg)),
+    loop {
+        match recv_message_with_fd(&sock)? {
+            (None, _) => return Ok(()),
+            (Some(msg), Some(fd)) if msg == "pty" => {
+                // The child's terminal lives in the container's devpts; we relay its master.
+                tty::copy_winsize(0, fd.as_raw_fd());
+                c.pty_master = Some(fd);
+            }
+            (Some(msg), _) => return Err(decode_error(&msg)),
+        }
     }
 }
 
@@ -284,7 +283,6 @@ struct ChildSetup<'a> {
     enter: Enter<'a>,
     sock: RawFd,
     parent_sock: RawFd,
-    pty_slave: Option<RawFd>,
     log: Option<RawFd>,
 }
 
@@ -495,6 +493,9 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
                 nix::unistd::sethostname(hostname).ctx(|| format!("set hostname {hostname:?}"))?;
             }
             fs::create_dir_all(&p.cwd).ctx(|| format!("working directory {}", p.cwd))?;
+            if p.tty {
+                open_console(c.sock)?;
+            }
         }
         Enter::Join { pidfd } => {
             // Non-dumpable: the container cannot ptrace us or open our fds through
@@ -505,6 +506,9 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             if unsafe { libc::setns(pidfd, EXEC_NAMESPACES) } < 0 {
                 let why = Errno::last().desc();
                 return Err(Error::os(format!("join the container's namespaces: {why}")).into());
+            }
+            if p.tty {
+                open_console(c.sock)?;
             }
         }
     }
@@ -528,16 +532,8 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
 fn setup_stdio(c: &ChildSetup) -> Result<()> {
     let spec = c.process;
     unsafe {
-        if let Some(slave) = c.pty_slave {
-            libc::setsid();
-            if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
-                return Err(Error::os(format!("set controlling terminal: {}", Errno::last().desc())));
-            }
-            for fd in 0..3 {
-                libc::dup2(slave, fd);
-            }
-            libc::close(slave);
-            return Ok(());
+        if spec.tty {
+            return Ok(()); // open_console sets all three once inside the container
         }
         if !spec.stdin || c.log.is_some() {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
@@ -618,6 +614,43 @@ fn decode_error(msg: &str) -> Error {
     }
 }
 
+/// Inside the container: a pty from the container's own devpts (so `tty` and
+/// ttyname work there), made our controlling terminal and stdio; its master
+/// goes to the creator over the sync socket to relay.
+fn open_console(sock: RawFd) -> Result<()> {
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if master < 0 || libc::grantpt(master) < 0 || libc::unlockpt(master) < 0 {
+            return Err(Error::os(format!("open /dev/ptmx in the container: {}", Errno::last().desc())));
+        }
+        let mut name = [0 as libc::c_char; 128];
+        if libc::ptsname_r(master, name.as_mut_ptr(), name.len()) != 0 {
+            return Err(Error::os("ptsname"));
+        }
+        let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        if slave < 0 {
+            return Err(Error::os(format!("open the container's terminal: {}", Errno::last().desc())));
+        }
+        libc::setsid();
+        if libc::ioctl(slave, libc::TIOCSCTTY, 0) < 0 {
+            return Err(Error::os(format!("set controlling terminal: {}", Errno::last().desc())));
+        }
+        for fd in 0..3 {
+            libc::dup2(slave, fd);
+        }
+        if slave > 2 {
+            libc::close(slave);
+        }
+        let fds = [master];
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        let iov = [std::io::IoSlice::new(b"pty")];
+        nix::sys::socket::sendmsg::<()>(sock, &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None)
+            .ctx(|| "send the terminal to mydocker")?;
+        libc::close(master);
+    }
+    Ok(())
+}
+
 fn send_message(fd: RawFd, msg: &str) {
     unsafe {
         libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL);
@@ -634,6 +667,41 @@ fn recv_message(fd: &OwnedFd) -> Result<Option<String>> {
             Err(Errno::EINTR) => continue,
             Err(Errno::ECONNRESET) => return Ok(None),
             Err(e) => return Err(Error::os(format!("read from container init: {}", e.desc()))),
+        }
+    }
+}
+
+/// One message and the fd it carries, if any; (None, None) at EOF.
+fn recv_message_with_fd(sock: &OwnedFd) -> Result<(Option<String>, Option<OwnedFd>)> {
+    let mut buf = vec![0u8; 4096];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let r = nix::sys::socket::recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+        );
+        match r {
+            Ok(msg) => {
+                let mut fd = None;
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+                        }
+                    }
+                }
+                let n = msg.bytes;
+                if n == 0 {
+                    return Ok((None, None));
+                }
+                return Ok((Some(String::from_utf8_lossy(&buf[..n]).into_owned()), fd));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Ok((None, None)),
+            Err(e) => return Err(Error::os(format!("read from container process: {}", e.desc()))),
         }
     }
 }

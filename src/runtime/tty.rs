@@ -24,16 +24,11 @@ pub fn isatty(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
-/// A pty pair (master, slave), sized like our stdin's terminal if it is one.
-pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let pty = nix::pty::openpty(None, None).ctx(|| "open a pseudo-terminal")?;
-    for fd in [&pty.master, &pty.slave] {
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+/// Give terminal `to` the window size of terminal `from`, if it has one.
+pub fn copy_winsize(from: RawFd, to: RawFd) {
+    if let Some(ws) = winsize(from) {
+        set_winsize(to, &ws);
     }
-    if let Some(ws) = winsize(0) {
-        set_winsize(pty.master.as_raw_fd(), &ws);
-    }
-    Ok((pty.master, pty.slave))
 }
 
 /// Puts a terminal in raw mode and restores it when dropped.
