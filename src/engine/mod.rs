@@ -214,10 +214,10 @@ pub fn describe(e: &EvalAltResult) -> (String, Position) {
 
 /// The text of a thrown value: a primitive error map's message, or the value itself.
 pub fn error_message(v: &Dynamic) -> String {
-    if let Some(m) = v.read_lock::<Map>() {
-        if let Some(msg) = m.get("message") {
-            return msg.to_string();
-        }
+    if let Some(m) = v.read_lock::<Map>()
+        && let Some(msg) = m.get("message")
+    {
+        return msg.to_string();
     }
     v.to_string()
 }

@@ -796,10 +796,10 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
 
 /// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
 pub fn parse_signal(s: &str) -> Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
+    if let Ok(n) = s.parse::<i32>()
+        && (1..=64).contains(&n)
+    {
+        return Ok(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };

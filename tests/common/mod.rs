@@ -145,9 +145,8 @@ impl Env {
             if id.is_empty() {
                 continue;
             }
-            for cg in cgroup_dirs(id) {
-                panic!("cgroup left: {}", cg.display());
-            }
+            let cgs = cgroup_dirs(id);
+            assert!(cgs.is_empty(), "cgroups left: {cgs:?}");
             for pid in pids {
                 assert!(
                     wait_dead(*pid, Duration::from_secs(5)),
@@ -161,8 +160,10 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Best effort when a test failed before `finish`: never leave containers running.
-        if std::thread::panicking() {
-            if let Ok(d) = std::fs::read_dir(self.root.path()) {
+        if std::thread::panicking()
+            && let Ok(d) = std::fs::read_dir(self.root.path())
+        {
+            {
                 let names: Vec<String> =
                     d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
                 if !names.is_empty() {
