@@ -56,6 +56,14 @@ pub enum Command {
     Image(ImageCmd),
     /// Open the interactive Rhai shell
     Repl,
+    /// Print the scripting reference: every module function with its doc
+    Api,
+    /// List commands and where their scripts come from; `scripts show NAME` prints one
+    Scripts {
+        /// `show`
+        action: Option<String>,
+        name: Option<String>,
+    },
     #[command(external_subcommand)]
     External(Vec<String>),
 }
@@ -294,6 +302,13 @@ pub fn main(argv: Vec<String>) -> i32 {
     };
     let (name, opts) = match cli.command {
         None | Some(Command::Repl) => return crate::repl::run(),
+        Some(Command::Api) => {
+            print!("{}", engine::api::reference());
+            return 0;
+        }
+        Some(Command::Scripts { action, name }) => {
+            return scripts_command(action.as_deref(), name.as_deref());
+        }
         Some(Command::Run(o)) => ("run", rhai::serde::to_dynamic(&o)),
         Some(Command::Ps(o)) => ("ps", rhai::serde::to_dynamic(&o)),
         Some(Command::Logs(o)) => ("logs", rhai::serde::to_dynamic(&o)),
@@ -319,6 +334,70 @@ pub fn main(argv: Vec<String>) -> i32 {
         None => {
             eprintln!("mydocker: no script for command {name:?}");
             127
+        }
+    }
+}
+
+/// The built-in command names (each a bundled script).
+fn builtin_names() -> Vec<&'static str> {
+    engine::SCRIPTS.iter().map(|(n, _)| *n).collect()
+}
+
+/// `scripts`: every command and where its script comes from; `scripts show NAME`: its source.
+fn scripts_command(action: Option<&str>, name: Option<&str>) -> i32 {
+    match (action, name) {
+        (None, _) | (Some("ls"), _) => {
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for n in builtin_names() {
+                let origin = match find_command(n) {
+                    Some(s) if !s.bundled => format!("{} (overrides bundled)", s.name),
+                    _ => "bundled".to_string(),
+                };
+                rows.push((n.to_string(), origin));
+            }
+            for dir in script_path() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let mut found: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+                found.sort();
+                for p in found {
+                    let Some(stem) = p.file_stem().and_then(|s| s.to_str()).map(String::from) else {
+                        continue;
+                    };
+                    if p.extension().and_then(|e| e.to_str()) != Some("rhai")
+                        || rows.iter().any(|(n, _)| *n == stem)
+                    {
+                        continue;
+                    }
+                    rows.push((stem, p.display().to_string()));
+                }
+            }
+            let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(7);
+            println!("{:w$}   SOURCE", "COMMAND");
+            for (n, o) in rows {
+                println!("{n:w$}   {o}");
+            }
+            0
+        }
+        (Some("show"), Some(n)) => {
+            let bundled = engine::SCRIPTS.iter().chain(engine::STDLIB.iter()).find(|(s, _)| *s == n);
+            match (find_command(n), bundled) {
+                (Some(s), _) if !s.bundled => {
+                    print!("{}", s.source);
+                    0
+                }
+                (_, Some((_, src))) => {
+                    print!("{src}");
+                    0
+                }
+                _ => {
+                    eprintln!("mydocker: no script named {n:?}");
+                    1
+                }
+            }
+        }
+        (Some(other), _) => {
+            eprintln!("mydocker: scripts: unknown action {other:?}: use `scripts` or `scripts show NAME`");
+            125
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The bindings are thin: they convert types and errors and decide nothing.
 
+pub mod api;
 mod cgroup;
 mod container;
 mod image;
@@ -84,6 +85,9 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("table", include_str!("../../stdlib/table.rhai")),
     ("containers", include_str!("../../stdlib/containers.rhai")),
     ("images", include_str!("../../stdlib/images.rhai")),
+    ("units", include_str!("../../stdlib/units.rhai")),
+    ("args", include_str!("../../stdlib/args.rhai")),
+    ("retry", include_str!("../../stdlib/retry.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -176,8 +180,8 @@ pub fn run(script: &Script, args: &[String], opts: Dynamic) -> i32 {
         Err(e) => match exit_code(&e) {
             Some(code) => code,
             None => {
-                let (msg, pos) = describe(&e);
-                report(script, &msg, pos);
+                let (msg, pos, source) = locate(&e);
+                report_in(script, &msg, pos, source.as_deref());
                 1
             }
         },
@@ -199,15 +203,27 @@ fn exit_code(e: &EvalAltResult) -> Option<i32> {
 
 /// The innermost message and position of an error.
 pub fn describe(e: &EvalAltResult) -> (String, Position) {
+    let (msg, pos, _) = locate(e);
+    (msg, pos)
+}
+
+/// The innermost message, its position, and the source (a module or file
+/// name) that position is in, when it is not the top-level script.
+fn locate(e: &EvalAltResult) -> (String, Position, Option<String>) {
     match e {
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
-            let (msg, pos) = describe(inner);
-            (msg, if pos.is_none() { e.position() } else { pos })
+        EvalAltResult::ErrorInFunctionCall(_, src, inner, _)
+        | EvalAltResult::ErrorInModule(src, inner, _) => {
+            let (msg, pos, inner_src) = locate(inner);
+            if pos.is_none() {
+                (msg, e.position(), None)
+            } else {
+                (msg, pos, inner_src.or_else(|| (!src.is_empty()).then(|| src.clone())))
+            }
         }
-        EvalAltResult::ErrorRuntime(v, pos) => (error_message(v), *pos),
+        EvalAltResult::ErrorRuntime(v, pos) => (error_message(v), *pos, None),
         other => {
             let pos = other.position();
-            (other.to_string().replace(&format!(" ({pos})"), ""), pos)
+            (other.to_string().replace(&format!(" ({pos})"), ""), pos, None)
         }
     }
 }
@@ -223,13 +239,30 @@ pub fn error_message(v: &Dynamic) -> String {
 }
 
 fn report(script: &Script, msg: &str, pos: Position) {
+    report_in(script, msg, pos, None)
+}
+
+/// One line for bundled commands; for user scripts `file:line:col: message`,
+/// the line, and a caret under the position — in whichever file it is.
+fn report_in(script: &Script, msg: &str, pos: Position, source: Option<&str>) {
     if script.bundled || pos.is_none() {
         eprintln!("mydocker: {msg}");
         return;
     }
+    let (name, text) = match source.filter(|s| *s != script.name) {
+        Some(src) => {
+            let stdlib = src.strip_prefix("stdlib/").and_then(|n| n.strip_suffix(".rhai"));
+            let text = stdlib
+                .and_then(|n| STDLIB.iter().find(|(s, _)| *s == n).map(|(_, t)| t.to_string()))
+                .or_else(|| std::fs::read_to_string(src).ok())
+                .unwrap_or_default();
+            (src.to_string(), text)
+        }
+        None => (script.name.clone(), script.source.clone()),
+    };
     let (line, col) = (pos.line().unwrap_or(0), pos.position().unwrap_or(0));
-    eprintln!("{}:{line}:{col}: {msg}", script.name);
-    if let Some(text) = script.source.lines().nth(line.saturating_sub(1)) {
+    eprintln!("{name}:{line}:{col}: {msg}");
+    if let Some(text) = text.lines().nth(line.saturating_sub(1)) {
         eprintln!("{line:>5} | {text}");
         eprintln!("{:>5} | {}^", "", " ".repeat(col.saturating_sub(1)));
     }

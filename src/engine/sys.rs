@@ -85,6 +85,20 @@ mod api {
         }
     }
 
+    /// Sleep for `ms` milliseconds.
+    pub fn sleep(ms: i64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
+    }
+
+    /// Milliseconds since some fixed point: differences measure elapsed time.
+    pub fn monotonic_ms() -> i64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        unsafe {
+            libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        }
+        ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()
