@@ -1,6 +1,6 @@
 //! `cgroup::` — one cgroup per container, in every hierarchy of the host.
 
-use super::{RhaiResult, from_dyn, rt, to_dyn};
+use super::{RhaiResult, at, from_dyn, rt, to_dyn};
 use crate::runtime::cgroups::{Cgroups, Limits};
 use rhai::Map;
 use rhai::plugin::*;
@@ -33,59 +33,63 @@ mod api {
 
     /// The host's cgroup layout: "v1", "v2" or "hybrid".
     #[rhai_fn(return_raw)]
-    pub fn layout() -> RhaiResult<String> {
-        with_host(|cg| Ok(cg.layout.clone()))
+    pub fn layout(ctx: NativeCallContext) -> RhaiResult<String> {
+        at(&ctx, || with_host(|cg| Ok(cg.layout.clone())))
     }
 
     /// Every hierarchy: `#{mount, version, controllers}`.
     #[rhai_fn(return_raw)]
-    pub fn hierarchies() -> RhaiResult<Dynamic> {
-        with_host(|cg| to_dyn(&cg.hierarchies))
+    pub fn hierarchies(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
+        at(&ctx, || with_host(|cg| to_dyn(&cg.hierarchies)))
     }
 
     /// Create cgroup `name` (e.g. "mydocker/ID") in every hierarchy and apply
     /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids}`.
     #[rhai_fn(return_raw)]
-    pub fn create(name: &str, limits: Map) -> RhaiResult<()> {
-        let l = super::limits(limits)?;
-        with_host(|cg| rt(cg.create(name, &l)))
+    pub fn create(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let l = super::limits(limits)?;
+            with_host(|cg| rt(cg.create(name, &l)))
+        })
     }
 
     /// Change the limits of an existing cgroup.
     #[rhai_fn(return_raw)]
-    pub fn apply(name: &str, limits: Map) -> RhaiResult<()> {
-        let l = super::limits(limits)?;
-        with_host(|cg| rt(cg.apply(name, &l)))
+    pub fn apply(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let l = super::limits(limits)?;
+            with_host(|cg| rt(cg.apply(name, &l)))
+        })
     }
 
     /// Move process `pid` into cgroup `name` in every hierarchy.
     #[rhai_fn(return_raw)]
-    pub fn add(name: &str, pid: i64) -> RhaiResult<()> {
-        with_host(|cg| rt(cg.add_process(name, pid as i32)))
+    pub fn add(ctx: NativeCallContext, name: &str, pid: i64) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.add_process(name, pid as i32))))
     }
 
     /// The pids in cgroup `name`.
     #[rhai_fn(return_raw)]
-    pub fn processes(name: &str) -> RhaiResult<Dynamic> {
-        with_host(|cg| to_dyn(&rt(cg.processes(name))?))
+    pub fn processes(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || with_host(|cg| to_dyn(&rt(cg.processes(name))?)))
     }
 
     /// Read an interface file of cgroup `name`, e.g. "memory.usage_in_bytes".
     #[rhai_fn(return_raw)]
-    pub fn read(name: &str, file: &str) -> RhaiResult<String> {
-        with_host(|cg| rt(cg.read(name, file)))
+    pub fn read(ctx: NativeCallContext, name: &str, file: &str) -> RhaiResult<String> {
+        at(&ctx, || with_host(|cg| rt(cg.read(name, file))))
     }
 
     /// The directories of cgroup `name`, one per hierarchy.
     #[rhai_fn(return_raw)]
-    pub fn paths(name: &str) -> RhaiResult<Dynamic> {
-        with_host(|cg| to_dyn(&rt(cg.paths(name))?))
+    pub fn paths(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || with_host(|cg| to_dyn(&rt(cg.paths(name))?)))
     }
 
     /// Remove cgroup `name` everywhere (and its parent when left empty); done twice is fine.
     #[rhai_fn(return_raw)]
-    pub fn remove(name: &str) -> RhaiResult<()> {
-        with_host(|cg| rt(cg.remove(name)))
+    pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.remove(name))))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `container::` — the container's init process and the host's view of processes.
 
-use super::{RhaiResult, from_dyn, rt};
+use super::{RhaiResult, at, from_dyn, rt};
 use crate::runtime::logs;
 use crate::runtime::process::{self, Created, ExecSpec, Spec};
 use rhai::Map;
@@ -23,10 +23,12 @@ mod api {
     /// stderr), `monitor` (`#{state_root, data_root, name, auto_remove}`: detach,
     /// with a monitor process as the init's parent).
     #[rhai_fn(return_raw)]
-    pub fn create(spec: Map) -> RhaiResult<Handle> {
-        let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
-        let created = rt(process::create(&spec))?;
-        Ok(Handle(Rc::new(RefCell::new(created))))
+    pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
+        at(&ctx, || {
+            let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
+            let created = rt(process::create(&spec))?;
+            Ok(Handle(Rc::new(RefCell::new(created))))
+        })
     }
 
     /// Create a process inside running container: `spec` has `pid` and
@@ -34,22 +36,26 @@ mod api {
     /// `stdin`, `tty`. It is born in the container's pid namespace and waits
     /// until `start`, which joins the other namespaces and execs; then `wait`.
     #[rhai_fn(return_raw)]
-    pub fn exec(spec: Map) -> RhaiResult<Handle> {
-        let spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
-        let created = rt(process::create_exec(&spec))?;
-        Ok(Handle(Rc::new(RefCell::new(created))))
+    pub fn exec(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
+        at(&ctx, || {
+            let spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
+            let created = rt(process::create_exec(&spec))?;
+            Ok(Handle(Rc::new(RefCell::new(created))))
+        })
     }
 
     /// Print a container log file: `opts` may have `tail` (last N lines) and
     /// `follow: #{pid, start_time}` (keep printing until that process ends).
     #[rhai_fn(return_raw)]
-    pub fn print_log(path: &str, opts: Map) -> RhaiResult<()> {
-        let tail = opts.get("tail").and_then(|v| v.as_int().ok()).map(|n| n.max(0) as usize);
-        let follow = opts.get("follow").and_then(|f| f.read_lock::<Map>().map(|m| m.clone())).map(|m| {
-            let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).unwrap_or(0);
-            (int("pid") as i32, int("start_time") as u64)
-        });
-        rt(logs::print(Path::new(path), tail, follow))
+    pub fn print_log(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let tail = opts.get("tail").and_then(|v| v.as_int().ok()).map(|n| n.max(0) as usize);
+            let follow = opts.get("follow").and_then(|f| f.read_lock::<Map>().map(|m| m.clone())).map(|m| {
+                let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).unwrap_or(0);
+                (int("pid") as i32, int("start_time") as u64)
+            });
+            rt(logs::print(Path::new(path), tail, follow))
+        })
     }
 
     /// The init's pid on the host.
@@ -67,15 +73,15 @@ mod api {
     /// Release the init to set up its root and exec its command. Fails with
     /// kind `command_not_found`, `not_executable` or `os`, naming the cause.
     #[rhai_fn(return_raw)]
-    pub fn start(c: Handle) -> RhaiResult<()> {
-        rt(process::start(&mut c.0.borrow_mut()))
+    pub fn start(ctx: NativeCallContext, c: Handle) -> RhaiResult<()> {
+        at(&ctx, || rt(process::start(&mut c.0.borrow_mut())))
     }
 
     /// Foreground: relay the terminal, forward signals, and wait for the init to
     /// end. Returns its exit code (128+N for signal N).
     #[rhai_fn(return_raw)]
-    pub fn wait(c: Handle) -> RhaiResult<i64> {
-        rt(process::wait(&mut c.0.borrow_mut())).map(i64::from)
+    pub fn wait(ctx: NativeCallContext, c: Handle) -> RhaiResult<i64> {
+        at(&ctx, || rt(process::wait(&mut c.0.borrow_mut())).map(i64::from))
     }
 
     /// Kill a created container's init (and reap it when it is our child).
@@ -90,31 +96,33 @@ mod api {
 
     /// The start time of `pid` (field 22 of /proc/PID/stat).
     #[rhai_fn(return_raw)]
-    pub fn start_time(pid: i64) -> RhaiResult<i64> {
-        rt(process::start_time(pid as i32)).map(|t| t as i64)
+    pub fn start_time(ctx: NativeCallContext, pid: i64) -> RhaiResult<i64> {
+        at(&ctx, || rt(process::start_time(pid as i32)).map(|t| t as i64))
     }
 
     /// Send a signal (number, or name like "TERM") to `pid`, only if it is still
     /// the process that started at `start_time`.
     #[rhai_fn(return_raw)]
-    pub fn signal(pid: i64, start_time: i64, sig: Dynamic) -> RhaiResult<()> {
-        let num = match sig.as_int() {
-            Ok(n) => n as i32,
-            Err(_) => rt(process::parse_signal(&sig.to_string()))?,
-        };
-        rt(process::signal(pid as i32, start_time as u64, num))
+    pub fn signal(ctx: NativeCallContext, pid: i64, start_time: i64, sig: Dynamic) -> RhaiResult<()> {
+        at(&ctx, || {
+            let num = match sig.as_int() {
+                Ok(n) => n as i32,
+                Err(_) => rt(process::parse_signal(&sig.to_string()))?,
+            };
+            rt(process::signal(pid as i32, start_time as u64, num))
+        })
     }
 
     /// Wait up to `timeout_ms` (negative: forever) for the process to end; true when it has.
     #[rhai_fn(return_raw)]
-    pub fn wait_gone(pid: i64, start_time: i64, timeout_ms: i64) -> RhaiResult<bool> {
-        rt(process::wait_gone(pid as i32, start_time as u64, timeout_ms))
+    pub fn wait_gone(ctx: NativeCallContext, pid: i64, start_time: i64, timeout_ms: i64) -> RhaiResult<bool> {
+        at(&ctx, || rt(process::wait_gone(pid as i32, start_time as u64, timeout_ms)))
     }
 
     /// Signal number for a name ("TERM", "SIGKILL") or number string.
     #[rhai_fn(return_raw)]
-    pub fn parse_signal(name: &str) -> RhaiResult<i64> {
-        rt(process::parse_signal(name)).map(i64::from)
+    pub fn parse_signal(ctx: NativeCallContext, name: &str) -> RhaiResult<i64> {
+        at(&ctx, || rt(process::parse_signal(name)).map(i64::from))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `image::` — the read-only image store under `--data-root`.
 
-use super::{RhaiResult, context, rt, to_dyn};
+use super::{RhaiResult, at, context, rt, to_dyn};
 use crate::runtime::image::ImageStore;
 use rhai::plugin::*;
 use std::path::Path;
@@ -20,14 +20,14 @@ mod api {
 
     /// The root filesystem directory of image `name`; throws kind `not_found`.
     #[rhai_fn(return_raw)]
-    pub fn rootfs(name: &str) -> RhaiResult<String> {
-        rt(store().rootfs(name)).map(|p| p.display().to_string())
+    pub fn rootfs(ctx: NativeCallContext, name: &str) -> RhaiResult<String> {
+        at(&ctx, || rt(store().rootfs(name)).map(|p| p.display().to_string()))
     }
 
     /// Every image: `#{name, created, size, source}`.
     #[rhai_fn(return_raw)]
-    pub fn list() -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().list())?)
+    pub fn list(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().list())?))
     }
 
     /// Does image `name` contain command `cmd` (a path, or in its bin dirs)?
@@ -37,20 +37,20 @@ mod api {
 
     /// Build image `name` from a static busybox binary at `busybox`.
     #[rhai_fn(return_raw)]
-    pub fn build_busybox(name: &str, busybox: &str) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().build_busybox(name, Path::new(busybox)))?)
+    pub fn build_busybox(ctx: NativeCallContext, name: &str, busybox: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().build_busybox(name, Path::new(busybox)))?))
     }
 
     /// Import a rootfs tarball as image `name`.
     #[rhai_fn(return_raw)]
-    pub fn import_tar(tarball: &str, name: &str) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().import(Path::new(tarball), name))?)
+    pub fn import_tar(ctx: NativeCallContext, tarball: &str, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().import(Path::new(tarball), name))?))
     }
 
     /// Delete image `name`.
     #[rhai_fn(return_raw)]
-    pub fn remove(name: &str) -> RhaiResult<()> {
-        rt(store().remove(name))
+    pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(store().remove(name)))
     }
 }
 

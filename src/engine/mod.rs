@@ -51,6 +51,17 @@ pub fn to_rhai(e: Error) -> Box<EvalAltResult> {
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// Give an error from a primitive the position of the script's call, so it
+/// reads as `file:line:col` (Rhai leaves module-qualified calls without one).
+pub fn at<T>(ctx: &rhai::NativeCallContext, f: impl FnOnce() -> RhaiResult<T>) -> RhaiResult<T> {
+    f().map_err(|mut e| {
+        if e.position().is_none() {
+            e.set_position(ctx.call_position());
+        }
+        e
+    })
+}
+
 pub fn rt<T>(r: crate::runtime::error::Result<T>) -> RhaiResult<T> {
     r.map_err(to_rhai)
 }

@@ -1,6 +1,6 @@
 //! `rootfs::` — the container's overlay root filesystem under `--data-root`.
 
-use super::{RhaiResult, context, rt, to_dyn};
+use super::{RhaiResult, at, context, rt, to_dyn};
 use crate::runtime::rootfs;
 use rhai::plugin::*;
 use std::path::Path;
@@ -12,14 +12,14 @@ mod api {
     /// Create upper/work/merged for container `id` and mount an overlay of the
     /// image root `lower` on merged. Returns `#{dir, lower, upper, work, merged}`.
     #[rhai_fn(return_raw)]
-    pub fn mount_overlay(id: &str, lower: &str) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower)))?)
+    pub fn mount_overlay(ctx: NativeCallContext, id: &str, lower: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower)))?))
     }
 
     /// Unmount container `id`'s overlay and delete its layer; done twice is fine.
     #[rhai_fn(return_raw)]
-    pub fn remove(id: &str) -> RhaiResult<()> {
-        rt(rootfs::remove_layer(&context().data_root, id))
+    pub fn remove(ctx: NativeCallContext, id: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(rootfs::remove_layer(&context().data_root, id)))
     }
 
     /// The directory holding container `id`'s layer.
@@ -29,8 +29,8 @@ mod api {
 
     /// Is `path` a mount point (in mydocker's mount namespace)?
     #[rhai_fn(return_raw)]
-    pub fn is_mounted(path: &str) -> RhaiResult<bool> {
-        rt(rootfs::is_mounted(Path::new(path)))
+    pub fn is_mounted(ctx: NativeCallContext, path: &str) -> RhaiResult<bool> {
+        at(&ctx, || rt(rootfs::is_mounted(Path::new(path))))
     }
 }
 

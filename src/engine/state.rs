@@ -1,6 +1,6 @@
 //! `state::` — the container state store under `--root`.
 
-use super::{RhaiResult, context, from_dyn, rt, to_dyn};
+use super::{RhaiResult, at, context, from_dyn, rt, to_dyn};
 use crate::runtime::state::{self, Record, Store};
 use rhai::Map;
 use rhai::plugin::*;
@@ -29,51 +29,51 @@ mod api {
 
     /// Check a container name (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`); throws kind `invalid`.
     #[rhai_fn(return_raw)]
-    pub fn validate_name(name: &str) -> RhaiResult<()> {
-        rt(state::validate_name(name))
+    pub fn validate_name(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(state::validate_name(name)))
     }
 
     /// Reserve `record.name` and save the record; throws kind `conflict` if the name is taken.
     #[rhai_fn(return_raw)]
-    pub fn create(record: Map) -> RhaiResult<()> {
-        rt(store().create(&super::record(record)?))
+    pub fn create(ctx: NativeCallContext, record: Map) -> RhaiResult<()> {
+        at(&ctx, || rt(store().create(&super::record(record)?)))
     }
 
     /// The record of container `name`; throws kind `not_found`.
     #[rhai_fn(return_raw)]
-    pub fn load(name: &str) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().load(name))?)
+    pub fn load(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().load(name))?))
     }
 
     /// Merge `patch` into the record under the container's lock; returns the new record.
     #[rhai_fn(return_raw)]
-    pub fn update(name: &str, patch: Map) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().update(name, &super::record(patch)?))?)
+    pub fn update(ctx: NativeCallContext, name: &str, patch: Map) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().update(name, &super::record(patch)?))?))
     }
 
     /// Every record, oldest first. An unreadable one is `#{name, status: "Unknown", error}`.
     #[rhai_fn(return_raw)]
-    pub fn list() -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().list())?)
+    pub fn list(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().list())?))
     }
 
     /// The name of the container called `reference`, or with that id or unique id prefix.
     #[rhai_fn(return_raw)]
-    pub fn resolve(reference: &str) -> RhaiResult<String> {
-        rt(store().resolve(reference))
+    pub fn resolve(ctx: NativeCallContext, reference: &str) -> RhaiResult<String> {
+        at(&ctx, || rt(store().resolve(reference)))
     }
 
     /// Delete the container's state directory (no error if it is gone).
     #[rhai_fn(return_raw)]
-    pub fn remove(name: &str) -> RhaiResult<()> {
-        rt(store().remove(name))
+    pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(store().remove(name)))
     }
 
     /// Record that the container's init ended with `code`: status `Exited`, or
     /// `Stopped` when the record has `stop_requested`.
     #[rhai_fn(return_raw)]
-    pub fn record_exit(name: &str, code: i64) -> RhaiResult<Dynamic> {
-        to_dyn(&rt(store().record_exit(name, code as i32))?)
+    pub fn record_exit(ctx: NativeCallContext, name: &str, code: i64) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().record_exit(name, code as i32))?))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `sys::` and `log::` — facts about the host and the invocation, and logging.
 
-use super::{RhaiResult, context, rt};
+use super::{RhaiResult, at, context, rt};
 use crate::runtime::{sys, tty};
 use rhai::plugin::*;
 
@@ -15,14 +15,14 @@ mod api {
 
     /// A new random 64-hex-digit id.
     #[rhai_fn(return_raw)]
-    pub fn new_id() -> RhaiResult<String> {
-        rt(sys::new_id())
+    pub fn new_id(ctx: NativeCallContext) -> RhaiResult<String> {
+        at(&ctx, || rt(sys::new_id()))
     }
 
     /// Bytes in a size like "32m", "1g", "4096"; throws kind `invalid`.
     #[rhai_fn(return_raw)]
-    pub fn parse_size(text: &str) -> RhaiResult<i64> {
-        rt(sys::parse_size(text))
+    pub fn parse_size(ctx: NativeCallContext, text: &str) -> RhaiResult<i64> {
+        at(&ctx, || rt(sys::parse_size(text)))
     }
 
     /// How many CPUs this host has for us.
@@ -57,16 +57,21 @@ mod api {
 
     /// A value as pretty-printed JSON.
     #[rhai_fn(return_raw)]
-    pub fn to_json(value: Dynamic) -> RhaiResult<String> {
-        let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
-        serde_json::to_string_pretty(&v).map_err(|e| e.to_string().into())
+    pub fn to_json(ctx: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+        at(&ctx, || {
+            let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string().into())
+        })
     }
 
     /// Parse JSON text into maps, arrays and values.
     #[rhai_fn(return_raw)]
-    pub fn parse_json(text: &str) -> RhaiResult<Dynamic> {
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-        rhai::serde::to_dynamic(&v)
+    pub fn parse_json(ctx: NativeCallContext, text: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+            rhai::serde::to_dynamic(&v)
+        })
     }
 
     /// Bytes as Docker shows them: "4.3MB", "512B" (powers of 1000).

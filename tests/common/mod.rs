@@ -266,6 +266,11 @@ pub fn through_pty(mut cmd: Command, input: &[&str], timeout: Duration) -> (Stri
     let mut writer = master;
     for line in input {
         std::thread::sleep(Duration::from_millis(400));
+        // "@wait" is a pause, not input: e.g. to let a statement start running.
+        if *line == "@wait" {
+            std::thread::sleep(Duration::from_millis(1000));
+            continue;
+        }
         let _ = writer.write_all(line.as_bytes());
     }
     let end = Instant::now() + timeout;
