@@ -1,12 +1,14 @@
 //! The runtime primitives, by concern. No policy lives here: the bundled
 //! scripts decide what happens in which order.
 
+pub mod caps;
 pub mod cgroups;
 pub mod error;
 pub mod image;
 pub mod logs;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod state;
 pub mod sys;
 pub mod tty;

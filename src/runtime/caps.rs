@@ -1,0 +1,486 @@
+//! Linux capabilities for the container process: Docker's default set, the
+//! `--cap-add`/`--cap-drop` arithmetic, and applying the result in the child.
+//!
+//! `resolve` runs in the CLI; `apply` runs in the container child after fork
+//! (single-threaded, still uid 0, before execve), so it sticks to raw syscalls
+//! and stack buffers.
+
+// Nothing calls this module until process.rs wires it in; drop this then.
+#![allow(dead_code)]
+
+use super::error::{Error, Result};
+use nix::errno::Errno;
+
+/// Every capability the runtime knows, indexed by number (`include/uapi/linux/capability.h`).
+pub const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The highest capability number in `NAMES`.
+pub const LAST: u32 = NAMES.len() as u32 - 1;
+
+// The numbers the seccomp profile gates syscalls on.
+pub const DAC_READ_SEARCH: u32 = 2;
+pub const SYS_MODULE: u32 = 16;
+pub const SYS_RAWIO: u32 = 17;
+pub const SYS_CHROOT: u32 = 18;
+pub const SYS_PTRACE: u32 = 19;
+pub const SYS_PACCT: u32 = 20;
+pub const SYS_ADMIN: u32 = 21;
+pub const SYS_BOOT: u32 = 22;
+pub const SYS_NICE: u32 = 23;
+pub const SYS_TIME: u32 = 25;
+pub const SYS_TTY_CONFIG: u32 = 26;
+pub const SYSLOG: u32 = 34;
+pub const PERFMON: u32 = 38;
+pub const BPF: u32 = 39;
+
+/// Docker's default capabilities (moby `oci/caps/defaults.go`).
+pub const DOCKER_DEFAULT: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// A capability's number from its name: `NET_ADMIN`, `cap_net_admin`, any case.
+/// `ALL` is not a capability; `resolve` handles it.
+pub fn parse(name: &str) -> Result<u32> {
+    let trimmed = name.trim();
+    let bare = match trimmed.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("CAP_") => &trimmed[4..],
+        _ => trimmed,
+    };
+    NAMES
+        .iter()
+        .position(|n| n[4..].eq_ignore_ascii_case(bare))
+        .map(|i| i as u32)
+        .ok_or_else(|| Error::invalid(format!("unknown capability {name:?}")))
+}
+
+/// The kernel name of capability `cap` (`CAP_CHOWN`), if we know it.
+pub fn name(cap: u32) -> Option<&'static str> {
+    NAMES.get(cap as usize).copied()
+}
+
+fn is_all(name: &str) -> bool {
+    name.trim().eq_ignore_ascii_case("ALL")
+}
+
+/// The container's capabilities from `--cap-add` and `--cap-drop`, as Docker
+/// computes them (moby `oci/caps.TweakCapabilities`): adding ALL gives every
+/// capability but the dropped ones; dropping ALL gives exactly the added ones;
+/// otherwise the default set minus drops, plus adds (an add beats a drop).
+/// Sorted, without duplicates.
+pub fn resolve(add: &[String], drop: &[String]) -> Result<Vec<u32>> {
+    // Validate every name first, so a typo fails whichever branch applies.
+    let parse_list = |names: &[String]| -> Result<Vec<u32>> {
+        names.iter().filter(|n| !is_all(n)).map(|n| parse(n)).collect()
+    };
+    let adds = parse_list(add)?;
+    let drops = parse_list(drop)?;
+    let mut caps: Vec<u32> = if add.iter().any(|n| is_all(n)) {
+        (0..=LAST).filter(|c| !drops.contains(c)).collect()
+    } else if drop.iter().any(|n| is_all(n)) {
+        adds
+    } else {
+        let mut caps: Vec<u32> = default_set().filter(|c| !drops.contains(c)).collect();
+        caps.extend(adds);
+        caps
+    };
+    caps.sort_unstable();
+    caps.dedup();
+    Ok(caps)
+}
+
+fn default_set() -> impl Iterator<Item = u32> {
+    // The table is ours, so these names always parse.
+    DOCKER_DEFAULT.iter().filter_map(|n| parse(n).ok())
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// prctl is variadic and reads unsigned longs; some options insist the unused ones are 0.
+const ZERO: libc::c_ulong = 0;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The calling thread's permitted set, as a bit mask.
+fn permitted() -> Result<u64> {
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } < 0 {
+        return Err(Error::os(format!("capget: {}", Errno::last().desc())));
+    }
+    Ok(u64::from(data[0].permitted) | u64::from(data[1].permitted) << 32)
+}
+
+/// The last capability the running kernel knows; 63 if it will not say.
+fn kernel_last_cap() -> u32 {
+    // Read with raw calls into a stack buffer: this runs after fork.
+    let mut buf = [0u8; 16];
+    let n = unsafe {
+        let fd = libc::open(c"/proc/sys/kernel/cap_last_cap".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 63;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    if n <= 0 {
+        return 63;
+    }
+    std::str::from_utf8(&buf[..n as usize]).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(63).min(63)
+}
+
+/// Reduce this process to the capabilities in `keep`, for good: drop the rest
+/// from the bounding set (so no execve of a setuid or file-capability binary
+/// can regain them), clear the ambient set, and set effective, permitted and
+/// inheritable to `keep`. Call in the container child as root, before execve;
+/// a root process keeps exactly these across execve.
+///
+/// A capability this process does not hold itself (the runtime may run with
+/// fewer than all, e.g. inside another container) cannot be granted and is
+/// left out rather than failing the container, so `--cap-add ALL` means "all
+/// we have". No allocation except for an error message.
+pub fn apply(keep: &[u32]) -> Result<()> {
+    let mut want: u64 = 0;
+    for &c in keep {
+        if c > 63 {
+            return Err(Error::invalid(format!("capability number {c} out of range")));
+        }
+        want |= 1 << c;
+    }
+    let want = want & permitted()?;
+
+    // The bounding set first: dropping needs CAP_SETPCAP, which capset may remove.
+    for cap in 0..=kernel_last_cap() {
+        if want & (1 << cap) != 0 {
+            continue;
+        }
+        let cap = libc::c_ulong::from(cap);
+        // Only drop what is still there: dropping needs CAP_SETPCAP even when a no-op.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, ZERO, ZERO, ZERO) } <= 0 {
+            continue;
+        }
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, ZERO, ZERO, ZERO) } < 0 {
+            match Errno::last() {
+                // A capability newer than this kernel: nothing to drop.
+                Errno::EINVAL => {}
+                e => {
+                    return Err(Error::os(format!(
+                        "drop {} from the bounding set: {}",
+                        cap_label(cap),
+                        e.desc()
+                    )));
+                }
+            }
+        }
+    }
+
+    // Ambient capabilities survive execve for non-root users; the container gets none.
+    let clear_all = libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong;
+    let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, clear_all, ZERO, ZERO, ZERO) };
+    if rc < 0 && Errno::last() != Errno::EINVAL {
+        return Err(Error::os(format!("clear ambient capabilities: {}", Errno::last().desc())));
+    }
+
+    let lo = want as u32;
+    let hi = (want >> 32) as u32;
+    let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let data = [
+        CapData { effective: lo, permitted: lo, inheritable: lo },
+        CapData { effective: hi, permitted: hi, inheritable: hi },
+    ];
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } < 0 {
+        return Err(Error::os(format!("capset: {}", Errno::last().desc())));
+    }
+    Ok(())
+}
+
+fn cap_label(cap: libc::c_ulong) -> String {
+    match name(cap as u32) {
+        Some(n) => n.to_string(),
+        None => format!("capability {cap}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn names(caps: &[u32]) -> Vec<&'static str> {
+        caps.iter().map(|&c| &name(c).unwrap()[4..]).collect()
+    }
+
+    fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn table_matches_constants() {
+        assert_eq!(NAMES[0], "CAP_CHOWN");
+        assert_eq!(NAMES[40], "CAP_CHECKPOINT_RESTORE");
+        for (c, n) in [
+            (DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH"),
+            (SYS_MODULE, "CAP_SYS_MODULE"),
+            (SYS_RAWIO, "CAP_SYS_RAWIO"),
+            (SYS_CHROOT, "CAP_SYS_CHROOT"),
+            (SYS_PTRACE, "CAP_SYS_PTRACE"),
+            (SYS_PACCT, "CAP_SYS_PACCT"),
+            (SYS_ADMIN, "CAP_SYS_ADMIN"),
+            (SYS_BOOT, "CAP_SYS_BOOT"),
+            (SYS_NICE, "CAP_SYS_NICE"),
+            (SYS_TIME, "CAP_SYS_TIME"),
+            (SYS_TTY_CONFIG, "CAP_SYS_TTY_CONFIG"),
+            (SYSLOG, "CAP_SYSLOG"),
+            (PERFMON, "CAP_PERFMON"),
+            (BPF, "CAP_BPF"),
+        ] {
+            assert_eq!(NAMES[c as usize], n);
+        }
+        // Kernel values for a few well-known ones.
+        assert_eq!(parse("NET_ADMIN").unwrap(), 12);
+        assert_eq!(parse("SYS_RESOURCE").unwrap(), 24);
+        assert_eq!(parse("SETFCAP").unwrap(), 31);
+    }
+
+    #[test]
+    fn parse_accepts_prefix_and_any_case() {
+        assert_eq!(parse("NET_ADMIN").unwrap(), 12);
+        assert_eq!(parse("CAP_NET_ADMIN").unwrap(), 12);
+        assert_eq!(parse("cap_net_admin").unwrap(), 12);
+        assert_eq!(parse("Net_Admin").unwrap(), 12);
+        assert_eq!(parse("checkpoint_restore").unwrap(), 40);
+        let e = parse("NET_ADMINS").unwrap_err();
+        assert_eq!(e.kind, super::super::error::Kind::Invalid);
+        assert_eq!(e.message, "unknown capability \"NET_ADMINS\"");
+        assert!(parse("ALL").is_err());
+        assert!(parse("CAP_").is_err());
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn resolve_default_is_docker_14() {
+        let caps = resolve(&[], &[]).unwrap();
+        assert_eq!(caps.len(), 14);
+        assert_eq!(sorted(names(&caps)), sorted(DOCKER_DEFAULT.to_vec()));
+        assert!(!caps.contains(&SYS_ADMIN));
+        assert!(caps.contains(&SYS_CHROOT));
+    }
+
+    #[test]
+    fn resolve_add_and_drop() {
+        let caps =
+            resolve(&strings(&["NET_ADMIN", "cap_sys_ptrace"]), &strings(&["MKNOD", "CAP_NET_RAW"])).unwrap();
+        assert_eq!(caps.len(), 14);
+        assert!(caps.contains(&12) && caps.contains(&SYS_PTRACE));
+        assert!(!caps.contains(&parse("MKNOD").unwrap()) && !caps.contains(&parse("NET_RAW").unwrap()));
+        // Adding one already present and dropping one absent change nothing.
+        assert_eq!(
+            resolve(&strings(&["CHOWN"]), &strings(&["SYS_ADMIN"])).unwrap(),
+            resolve(&[], &[]).unwrap()
+        );
+        // Docker drops first, then adds: the add wins.
+        assert!(resolve(&strings(&["KILL"]), &strings(&["KILL"])).unwrap().contains(&5));
+    }
+
+    #[test]
+    fn resolve_all() {
+        let all = resolve(&strings(&["ALL"]), &[]).unwrap();
+        assert_eq!(all, (0..=LAST).collect::<Vec<_>>());
+        let all_but = resolve(&strings(&["all"]), &strings(&["SYS_ADMIN"])).unwrap();
+        assert_eq!(all_but.len(), 40);
+        assert!(!all_but.contains(&SYS_ADMIN));
+        assert_eq!(resolve(&[], &strings(&["ALL"])).unwrap(), Vec::<u32>::new());
+        assert_eq!(resolve(&strings(&["NET_ADMIN", "CHOWN"]), &strings(&["ALL"])).unwrap(), vec![0, 12]);
+        // As in Docker, adding ALL wins over dropping ALL.
+        assert_eq!(resolve(&strings(&["ALL"]), &strings(&["ALL"])).unwrap().len(), 41);
+    }
+
+    #[test]
+    fn resolve_rejects_unknown() {
+        for (add, drop) in [(vec!["FOO"], vec![]), (vec![], vec!["CAP_BAR"]), (vec!["ALL"], vec!["NOPE"])] {
+            let e = resolve(&strings(&add), &strings(&drop)).unwrap_err();
+            assert_eq!(e.kind, super::super::error::Kind::Invalid);
+            assert!(e.message.starts_with("unknown capability \""), "{}", e.message);
+        }
+    }
+
+    /// The CapInh/CapPrm/CapEff/CapBnd/CapAmb masks from /proc/self/status, read without allocating.
+    fn status_caps() -> Option<[u64; 5]> {
+        let mut buf = [0u8; 8192];
+        let n = unsafe {
+            let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY);
+            if fd < 0 {
+                return None;
+            }
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            n
+        };
+        let text = std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()?;
+        let mut out = [u64::MAX; 5];
+        for line in text.lines() {
+            let Some((key, val)) = line.split_once(':') else { continue };
+            let i = match key {
+                "CapInh" => 0,
+                "CapPrm" => 1,
+                "CapEff" => 2,
+                "CapBnd" => 3,
+                "CapAmb" => 4,
+                _ => continue,
+            };
+            out[i] = u64::from_str_radix(val.trim(), 16).ok()?;
+        }
+        if out.contains(&u64::MAX) { None } else { Some(out) }
+    }
+
+    /// Fork, apply `keep` in the child and check its status against `expect`
+    /// (inheritable = permitted = effective = bounding; ambient empty).
+    fn apply_in_child(keep: &[u32], expect: u64) {
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = match apply(keep) {
+                    Err(_) => 2,
+                    Ok(()) => match status_caps() {
+                        None => 3,
+                        Some([inh, prm, eff, bnd, amb]) => {
+                            if inh != expect {
+                                10
+                            } else if prm != expect {
+                                11
+                            } else if eff != expect {
+                                12
+                            } else if bnd != expect {
+                                13
+                            } else if amb != 0 {
+                                14
+                            } else {
+                                0
+                            }
+                        }
+                    },
+                };
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).expect("waitpid");
+                assert_eq!(status, WaitStatus::Exited(child, 0), "apply({keep:?}) in the child");
+            }
+        }
+    }
+
+    fn is_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root");
+        false
+    }
+
+    #[test]
+    fn apply_small_set_in_child() {
+        if !is_root() {
+            return;
+        }
+        let keep = [0, 5, 10]; // CHOWN, KILL, NET_BIND_SERVICE
+        apply_in_child(&keep, 1 | 1 << 5 | 1 << 10);
+    }
+
+    #[test]
+    fn apply_default_and_empty_in_child() {
+        if !is_root() {
+            return;
+        }
+        let default = resolve(&[], &[]).unwrap();
+        let mask = default.iter().fold(0u64, |m, &c| m | 1 << c);
+        apply_in_child(&default, mask);
+        apply_in_child(&[], 0);
+    }
+
+    #[test]
+    fn apply_all_keeps_what_we_hold() {
+        if !is_root() {
+            return;
+        }
+        // Everything we hold (a sandbox may withhold some capabilities from us).
+        let held = permitted().unwrap() & ((1u64 << (kernel_last_cap().min(LAST) + 1)) - 1);
+        apply_in_child(&resolve(&strings(&["ALL"]), &[]).unwrap(), held);
+    }
+
+    #[test]
+    fn apply_rejects_out_of_range() {
+        assert_eq!(apply(&[64]).unwrap_err().kind, super::super::error::Kind::Invalid);
+    }
+}
