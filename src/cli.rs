@@ -109,6 +109,21 @@ pub struct RunOpts {
     /// Maximum number of processes (-1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (e.g. CHOWN, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Run as UID[:GID] or NAME[:GROUP] (from the image's /etc/passwd)
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Mount the container's root filesystem read-only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -152,6 +167,9 @@ pub struct ExecOpts {
     /// Working directory inside the container
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
+    /// Run as UID[:GID] or NAME[:GROUP] (default: the container's user)
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
     pub container: String,
     /// COMMAND [ARG...]; one quoted argument with spaces is split into words
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]

@@ -1,8 +1,9 @@
 //! `container::` — the container's init process and the host's view of processes.
 
 use super::{RhaiResult, at, from_dyn, rt};
-use crate::runtime::logs;
 use crate::runtime::process::{self, Created, ExecSpec, Spec};
+use crate::runtime::{caps, logs};
+use rhai::Array;
 use rhai::Map;
 use rhai::plugin::*;
 use std::cell::RefCell;
@@ -55,6 +56,17 @@ mod api {
                 (int("pid") as i32, int("start_time") as u64)
             });
             rt(logs::print(Path::new(path), tail, follow))
+        })
+    }
+
+    /// The capability numbers a container keeps, Docker's way: the default 14,
+    /// plus `add`, minus `drop` ("ALL" allowed in both; names with or without CAP_).
+    #[rhai_fn(return_raw)]
+    pub fn capabilities(ctx: NativeCallContext, add: Array, drop: Array) -> RhaiResult<Array> {
+        at(&ctx, || {
+            let names = |a: Array| a.into_iter().map(|v| v.to_string()).collect::<Vec<_>>();
+            let keep = rt(caps::resolve(&names(add), &names(drop)))?;
+            Ok(keep.into_iter().map(|c| Dynamic::from(c as i64)).collect())
         })
     }
 

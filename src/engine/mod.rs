@@ -99,6 +99,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("units", include_str!("../../stdlib/units.rhai")),
     ("args", include_str!("../../stdlib/args.rhai")),
     ("retry", include_str!("../../stdlib/retry.rhai")),
+    ("security", include_str!("../../stdlib/security.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

@@ -6,7 +6,6 @@
 //! and stack buffers.
 
 // Nothing calls this module until process.rs wires it in; drop this then.
-#![allow(dead_code)]
 
 use super::error::{Error, Result};
 use nix::errno::Errno;

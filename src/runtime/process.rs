@@ -18,6 +18,7 @@ use super::error::{Context, Error, Kind, Result};
 use super::rootfs::ContainerRoot;
 use super::state::Store;
 use super::tty;
+use super::{caps, seccomp};
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -48,6 +49,18 @@ pub struct Proc {
     /// Send stdout and stderr to this file (detached containers).
     #[serde(default)]
     pub log: Option<PathBuf>,
+    /// Capabilities to keep (numbers); `None` keeps what we have.
+    #[serde(default)]
+    pub caps: Option<Vec<u32>>,
+    /// Install the default seccomp filter (Docker's profile).
+    #[serde(default)]
+    pub seccomp: bool,
+    /// Set no_new_privs: no execve can gain privileges (setuid, file caps).
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    /// `UID[:GID]` or `NAME[:GROUP]`, resolved in the container's /etc/passwd and /etc/group.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A new container: its init process, root and hostname; built by the script.
@@ -59,6 +72,15 @@ pub struct Spec {
     pub rootfs: PathBuf,
     #[serde(default)]
     pub hostname: String,
+    /// Mount the root filesystem read-only.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Paths hidden from the container (a file gets /dev/null, a dir an empty read-only tmpfs).
+    #[serde(default)]
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only inside the container.
+    #[serde(default)]
+    pub readonly_paths: Vec<String>,
     /// Detach: a monitor process becomes the init's parent and records its exit.
     #[serde(default)]
     pub monitor: Option<MonitorSpec>,
@@ -145,10 +167,17 @@ impl Channels {
         Ok(Channels { parent_sock, child_sock, log })
     }
 
-    fn child_setup<'a>(&self, process: &'a Proc, enter: Enter<'a>) -> ChildSetup<'a> {
+    fn child_setup<'a>(
+        &self,
+        process: &'a Proc,
+        enter: Enter<'a>,
+        filter: Option<&'a [libc::sock_filter]>,
+    ) -> ChildSetup<'a> {
         ChildSetup {
             process,
             enter,
+            filter,
+            die_with_parent: false,
             sock: self.child_sock.as_raw_fd(),
             parent_sock: self.parent_sock.as_raw_fd(),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
@@ -156,10 +185,21 @@ impl Channels {
     }
 }
 
+/// The seccomp program for `p`, compiled before clone so the child only installs it.
+fn seccomp_program(p: &Proc) -> Option<Vec<libc::sock_filter>> {
+    p.seccomp.then(|| {
+        let all: Vec<u32> = (0..=caps::LAST).collect();
+        seccomp::docker_default(p.caps.as_deref().unwrap_or(&all))
+    })
+}
+
 pub fn create(spec: &Spec) -> Result<Created> {
     let ch = Channels::open(&spec.process)?;
-    let enter = Enter::NewRoot { rootfs: &spec.rootfs, hostname: &spec.hostname };
-    let child = ch.child_setup(&spec.process, enter);
+    let enter = Enter::NewRoot { spec };
+    let filter = seccomp_program(&spec.process);
+    let mut child = ch.child_setup(&spec.process, enter, filter.as_deref());
+    // A foreground container must not outlive the mydocker that relays it.
+    child.die_with_parent = spec.monitor.is_none();
     if let Some(mon) = &spec.monitor {
         let monitor_pid = spawn_monitor(&child, mon)?;
         // Only the monitor and the init may hold the child's end, or a failed
@@ -198,7 +238,10 @@ pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
         return Err(Error::os(format!("join the pid namespace of {}: {}", spec.pid, Errno::last().desc())));
     }
-    let child = ch.child_setup(&spec.process, Enter::Join { pidfd: pidfd.as_raw_fd() });
+    let filter = seccomp_program(&spec.process);
+    let mut child =
+        ch.child_setup(&spec.process, Enter::Join { pidfd: pidfd.as_raw_fd() }, filter.as_deref());
+    child.die_with_parent = true;
     clone_foreground(&child, 0, ch)
 }
 
@@ -272,7 +315,7 @@ pub fn abort(c: &mut Created) {
 #[derive(Clone, Copy)]
 enum Enter<'a> {
     /// A new container: set up the root filesystem and hostname.
-    NewRoot { rootfs: &'a std::path::Path, hostname: &'a str },
+    NewRoot { spec: &'a Spec },
     /// An existing container: join the namespaces of the process behind `pidfd`.
     Join { pidfd: RawFd },
 }
@@ -281,6 +324,8 @@ enum Enter<'a> {
 struct ChildSetup<'a> {
     process: &'a Proc,
     enter: Enter<'a>,
+    filter: Option<&'a [libc::sock_filter]>,
+    die_with_parent: bool,
     sock: RawFd,
     parent_sock: RawFd,
     log: Option<RawFd>,
@@ -459,6 +504,12 @@ impl From<Error> for ChildError {
 fn child_main(c: &ChildSetup) -> ! {
     unsafe {
         libc::close(c.parent_sock);
+        // Non-dumpable until exec: the container cannot ptrace us or open our
+        // /proc/PID/exe (the host binary) or fds while we hold host resources.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if c.die_with_parent {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
     }
     let err = match child_setup_and_exec(c) {
         Ok(never) => match never {},
@@ -483,12 +534,19 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         _ => unsafe { libc::_exit(1) },
     }
     match c.enter {
-        Enter::NewRoot { rootfs, hostname } => {
+        Enter::NewRoot { spec } => {
+            let hostname = spec.hostname.as_str();
             // Now that the script has placed us in our cgroup, its view becomes our root.
             unsafe {
                 libc::unshare(libc::CLONE_NEWCGROUP);
             }
-            ContainerRoot { rootfs }.enter()?;
+            ContainerRoot {
+                rootfs: &spec.rootfs,
+                readonly: spec.readonly_rootfs,
+                masked_paths: &spec.masked_paths,
+                readonly_paths: &spec.readonly_paths,
+            }
+            .enter()?;
             if !hostname.is_empty() {
                 nix::unistd::sethostname(hostname).ctx(|| format!("set hostname {hostname:?}"))?;
             }
@@ -498,11 +556,6 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             }
         }
         Enter::Join { pidfd } => {
-            // Non-dumpable: the container cannot ptrace us or open our fds through
-            // /proc while we still hold host resources. exec resets it.
-            unsafe {
-                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-            }
             if unsafe { libc::setns(pidfd, EXEC_NAMESPACES) } < 0 {
                 let why = Errno::last().desc();
                 return Err(Error::os(format!("join the container's namespaces: {why}")).into());
@@ -512,7 +565,19 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             }
         }
     }
+    let user = match &p.user {
+        Some(u) => Some(resolve_user(u)?),
+        None => None,
+    };
     nix::unistd::chdir(p.cwd.as_str()).ctx(|| format!("working directory {}", p.cwd))?;
+    // A working directory reached through a leaked host fd would be outside our
+    // root (CVE-2024-21626): the kernel then reports it as unreachable.
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.is_absolute() => {}
+        _ => {
+            return Err(Error::invalid(format!("working directory {} is outside the container", p.cwd)).into());
+        }
+    }
     // Signals blocked or ignored by the runtime must not leak into the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     for sig in Signal::iterator() {
@@ -522,11 +587,88 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             }
         }
     }
+    confine(p, c.filter, user)?;
     // Nothing the runtime holds may reach the command: every fd above stderr is close-on-exec.
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
     exec_in_path(&p.args, &p.env)
+}
+
+/// The last steps before exec, in the order the kernel allows: no_new_privs,
+/// the seccomp filter (installing it needs CAP_SYS_ADMIN or no_new_privs),
+/// capabilities, then the user (setuid from root clears the effective set).
+fn confine(p: &Proc, filter: Option<&[libc::sock_filter]>, user: Option<(u32, u32, Vec<u32>)>) -> Result<()> {
+    if p.no_new_privileges && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(Error::os(format!("set no_new_privs: {}", Errno::last().desc())));
+    }
+    if let Some(prog) = filter {
+        seccomp::install(prog)?;
+    }
+    if let Some(keep) = &p.caps {
+        caps::apply(keep)?;
+    }
+    if let Some((uid, gid, groups)) = user {
+        let gids: Vec<nix::unistd::Gid> = groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+        nix::unistd::setgroups(&gids).ctx(|| "setgroups")?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)).ctx(|| format!("setgid {gid}"))?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).ctx(|| format!("setuid {uid}"))?;
+    }
+    Ok(())
+}
+
+/// `UID[:GID]` or `NAME[:GROUP]` in the container's /etc/passwd and /etc/group:
+/// (uid, gid, supplementary gids). A numeric uid needs no passwd entry.
+fn resolve_user(spec: &str) -> Result<(u32, u32, Vec<u32>)> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let groups_file = fs::read_to_string("/etc/group").unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
+    let (uid, mut gid, name) = match (&entry, user.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse().map_err(|_| Error::invalid(format!("bad uid for {user} in /etc/passwd")))?,
+            f[3].parse().unwrap_or(0),
+            f[0].to_string(),
+        ),
+        (None, Ok(uid)) => (uid, 0, String::new()),
+        (None, Err(_)) => {
+            return Err(Error::invalid(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            )));
+        }
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => groups_file
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() > 2 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    Error::invalid(format!("unable to find group {g}: no matching entries in group file"))
+                })?,
+        };
+    }
+    let mut groups = vec![gid];
+    if !name.is_empty() {
+        for f in groups_file.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if f.len() > 3 && f[3].split(',').any(|m| m == name) {
+                if let Ok(g) = f[2].parse::<u32>() {
+                    if !groups.contains(&g) {
+                        groups.push(g);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, groups))
 }
 
 fn setup_stdio(c: &ChildSetup) -> Result<()> {

@@ -90,6 +90,11 @@ fn unescape_mountinfo(s: &str) -> String {
 /// What the init process does to its mount namespace before exec.
 pub struct ContainerRoot<'a> {
     pub rootfs: &'a Path,
+    pub readonly: bool,
+    /// Hidden: a file gets /dev/null bound over it, a directory an empty read-only tmpfs.
+    pub masked_paths: &'a [String],
+    /// Bound read-only over themselves.
+    pub readonly_paths: &'a [String],
 }
 
 impl ContainerRoot<'_> {
@@ -129,8 +134,51 @@ impl ContainerRoot<'_> {
         pivot_root(".", ".").ctx(|| "pivot_root")?;
         umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
         chdir("/").ctx(|| "chdir /")?;
+        if self.readonly {
+            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            mount(None::<&str>, "/", None::<&str>, ro, None::<&str>).ctx(|| "remount / read-only")?;
+        }
+        for path in self.masked_paths {
+            mask(path)?;
+        }
+        for path in self.readonly_paths {
+            make_readonly(path)?;
+        }
         Ok(())
     }
+}
+
+/// Hide `path` (inside the container): a missing path needs no hiding.
+fn mask(path: &str) -> Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::os(format!("mask {path}: {e}"))),
+    };
+    let r = if meta.is_dir() {
+        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
+    } else {
+        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+    };
+    r.ctx(|| format!("mask {path}"))
+}
+
+/// Bind `path` over itself, then remount that bind read-only.
+fn make_readonly(path: &str) -> Result<()> {
+    if let Err(e) = fs::symlink_metadata(path) {
+        if e.kind() == ErrorKind::NotFound {
+            return Ok(());
+        }
+    }
+    mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx(|| format!("bind {path}"))?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).ctx(|| format!("make {path} read-only"))
 }
 
 fn mount_at(root: &Path, rel: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {

@@ -17,7 +17,6 @@
 //! architectures lack some, e.g. `SYS_open`, and fail to compile).
 
 // Nothing calls this module until process.rs wires it in; drop this then.
-#![allow(dead_code)]
 
 use super::caps;
 use super::error::{Error, Result};
@@ -635,6 +634,7 @@ pub fn last_known() -> u32 {
 }
 
 /// The number of an x86_64 syscall this module knows by name (`"mount"`), for tests and messages.
+#[cfg(test)]
 pub fn syscall_number(name: &str) -> Option<u32> {
     ALWAYS
         .iter()

@@ -51,32 +51,53 @@ impl Store {
     }
 
     /// Reserve `record.name` and write the record. Fails with `Conflict` when taken.
+    /// The directory is filled under a hidden temp name and renamed into place
+    /// without replacing anything, so a reader never sees a record half made.
     pub fn create(&self, record: &Record) -> Result<()> {
         let name = str_field(record, "name")?;
         validate_name(name)?;
         fs::create_dir_all(&self.root).ctx(|| format!("create state root {}", self.root.display()))?;
         let dir = self.dir(name);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let owner = self
-                    .load(name)
-                    .ok()
-                    .and_then(|r| r.get("id").and_then(Value::as_str).map(short_id))
-                    .unwrap_or_default();
-                let by = if owner.is_empty() { String::new() } else { format!(" by container {owner}") };
-                return Err(Error::new(
-                    Kind::Conflict,
-                    format!("container name {name:?} is already in use{by}"),
-                ));
-            }
-            Err(e) => return Err(Error::os(format!("create {}: {e}", dir.display()))),
+        if dir.exists() {
+            return Err(self.conflict(name));
         }
-        if let Err(e) = write_atomic(&dir.join(CONFIG), record) {
-            let _ = fs::remove_dir_all(&dir);
+        let tmp = self.root.join(format!(".new-{name}-{}-{}", unique(), std::process::id()));
+        let staged = fs::create_dir(&tmp)
+            .ctx(|| format!("create {}", tmp.display()))
+            .and_then(|_| write_atomic(&tmp.join(CONFIG), record));
+        if let Err(e) = staged {
+            let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
-        Ok(())
+        // renameat2(RENAME_NOREPLACE): of concurrent creators exactly one wins.
+        let r = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &tmp,
+            nix::fcntl::AT_FDCWD,
+            &dir,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                if e == nix::errno::Errno::EEXIST || e == nix::errno::Errno::ENOTEMPTY {
+                    Err(self.conflict(name))
+                } else {
+                    Err(Error::os(format!("create {}: {}", dir.display(), e.desc())))
+                }
+            }
+        }
+    }
+
+    fn conflict(&self, name: &str) -> Error {
+        let owner = self
+            .load(name)
+            .ok()
+            .and_then(|r| r.get("id").and_then(Value::as_str).map(short_id))
+            .unwrap_or_default();
+        let by = if owner.is_empty() { String::new() } else { format!(" by container {owner}") };
+        Error::new(Kind::Conflict, format!("container name {name:?} is already in use{by}"))
     }
 
     pub fn load(&self, name: &str) -> Result<Record> {
@@ -143,6 +164,10 @@ impl Store {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
+            if name.starts_with('.') {
+                self.sweep(&entry);
+                continue;
+            }
             if validate_name(&name).is_err() || !entry.path().is_dir() {
                 continue;
             }
@@ -197,13 +222,29 @@ impl Store {
     }
 
     /// Remove the container's directory; removing a missing one is not an error.
+    /// It is renamed to a hidden name first, so it vanishes from listings at once.
     pub fn remove(&self, name: &str) -> Result<()> {
         validate_name(name)?;
         let dir = self.dir(name);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::os(format!("remove {}: {e}", dir.display()))),
+        let doomed = self.root.join(format!(".rm-{name}-{}-{}", unique(), std::process::id()));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::os(format!("remove {}: {e}", dir.display()))),
+        }
+        fs::remove_dir_all(&doomed).ctx(|| format!("remove {}", doomed.display()))
+    }
+
+    /// Delete the hidden temp dirs (`.new-NAME-N-PID`, `.rm-NAME-N-PID`) of processes
+    /// that died before finishing with them.
+    fn sweep(&self, entry: &fs::DirEntry) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rest = name.strip_prefix(".new-").or_else(|| name.strip_prefix(".rm-"));
+        let pid = rest.and_then(|r| r.rsplit('-').next()).and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(entry.path());
         }
     }
 
@@ -219,6 +260,12 @@ impl Store {
             rec.insert("pid".into(), 0.into());
         })
     }
+}
+
+/// A number unique within this process, for temp names (the pid goes last: `sweep` reads it).
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn name_of(rec: &Record) -> &str {
@@ -332,6 +379,21 @@ mod tests {
             .collect();
         let wins = handles.into_iter().filter_map(|h| h.join().ok()).filter(|ok| *ok).count();
         assert_eq!(wins, 1);
+    }
+
+    #[test]
+    fn stale_temp_dirs_are_swept_and_never_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create(&rec("a", "1")).unwrap();
+        // A dead process's leftovers (pid 0 never names a live process dir).
+        fs::create_dir(dir.path().join(".new-b-999999999")).unwrap();
+        fs::create_dir(dir.path().join(format!(".rm-c-0-{}", std::process::id()))).unwrap();
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert!(!dir.path().join(".new-b-999999999").exists(), "stale temp dir swept");
+        assert!(dir.path().join(format!(".rm-c-0-{}", std::process::id())).exists(), "a live one is kept");
+        store.remove("a").unwrap();
+        assert!(store.list().unwrap().is_empty());
     }
 
     #[test]

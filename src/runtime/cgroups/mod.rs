@@ -42,6 +42,10 @@ pub struct Limits {
     /// Maximum number of tasks.
     #[serde(default)]
     pub pids: Option<i64>,
+    /// Device access rules ("c 1:3 rwm"): everything else is denied. Enforced
+    /// by the v1 devices controller; cgroup v2 needs a BPF program (not yet).
+    #[serde(default)]
+    pub devices: Option<Vec<String>>,
 }
 
 /// Which controller a limit needs.
@@ -178,7 +182,7 @@ impl Cgroups {
                 return Err(e);
             }
         }
-        if let Err(e) = self.apply(name, limits) {
+        if let Err(e) = self.apply(name, limits).and_then(|_| self.restrict_devices(name, limits)) {
             let _ = self.remove(name);
             return Err(e);
         }
@@ -204,6 +208,21 @@ impl Cgroups {
             }
         }
         Ok(())
+    }
+
+    /// Deny every device but the allowed ones (v1 devices controller).
+    fn restrict_devices(&self, name: &str, limits: &Limits) -> Result<()> {
+        let Some(rules) = &limits.devices else { return Ok(()) };
+        match self.hierarchies.iter().find(|h| h.version == 1 && h.controllers.iter().any(|c| c == "devices"))
+        {
+            Some(h) => v1::restrict_devices(&h.mount.join(name), rules),
+            None => {
+                log::warn!(
+                    "device rules are not enforced: no cgroup v1 devices controller (v2 needs a BPF filter)"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Move `pid` into the container's cgroup in every hierarchy.
@@ -375,6 +394,7 @@ mod tests {
             cpu_shares: Some(512),
             cpuset_cpus: Some("1".into()),
             pids: Some(20),
+            devices: Some(vec!["c 1:3 rwm".into()]),
         };
         cg.create("mydocker/abc", &limits).unwrap();
         let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
@@ -386,6 +406,7 @@ mod tests {
         assert_eq!(read("cpuset/mydocker/abc/cpuset.cpus"), "1");
         assert_eq!(read("cpuset/mydocker/abc/cpuset.mems"), "0");
         assert_eq!(read("pids/mydocker/abc/pids.max"), "20");
+        // No devices hierarchy in this fake tree: the rules are skipped with a warning.
     }
 
     /// A temp dir standing in for a v2 /sys/fs/cgroup.
@@ -402,6 +423,7 @@ mod tests {
             cpu_shares: Some(1024),
             cpuset_cpus: Some("0".into()),
             pids: Some(7),
+            devices: None,
         };
         cg.create("mydocker/abc", &limits).unwrap();
         let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();

@@ -63,3 +63,12 @@ pub fn apply(dir: &Path, limit: &str, l: &Limits) -> Result<()> {
     }
     Ok(())
 }
+
+/// Deny all devices, then allow each rule ("c 1:3 rwm").
+pub fn restrict_devices(dir: &Path, rules: &[String]) -> Result<()> {
+    write(&dir.join("devices.deny"), "a")?;
+    for rule in rules {
+        write(&dir.join("devices.allow"), rule)?;
+    }
+    Ok(())
+}
