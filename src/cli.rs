@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create and run a container: mydocker run [OPTIONS] [IMAGE] COMMAND [ARG...]
-    Run(RunOpts),
+    Run(Box<RunOpts>),
     /// List containers
     Ps(PsOpts),
     /// Print a container's log

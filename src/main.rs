@@ -8,6 +8,19 @@ mod engine;
 mod repl;
 mod runtime;
 
+/// Non-dumpable before main runs: a container that tricks an exec into running
+/// this binary (CVE-2019-5736) cannot open its /proc/PID/exe or fds. Runs from
+/// .init_array, before main.
+extern "C" fn set_non_dumpable() {
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static NON_DUMPABLE: extern "C" fn() = set_non_dumpable;
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     // The per-container monitor re-execs us with this hidden verb: keep it lean,

@@ -5,6 +5,10 @@ use crate::runtime::state::{self, Record, Store};
 use rhai::Map;
 use rhai::plugin::*;
 
+/// A held container lock; released when the last copy is dropped.
+#[derive(Clone)]
+pub struct Lock(#[allow(dead_code)] std::rc::Rc<nix::fcntl::Flock<std::fs::File>>);
+
 fn store() -> Store {
     Store::new(&context().root)
 }
@@ -67,6 +71,14 @@ mod api {
     #[rhai_fn(return_raw)]
     pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
         at(&ctx, || rt(store().remove(name)))
+    }
+
+    /// Hold the container's lock until the returned value is dropped (its
+    /// variable goes out of scope): serializes removal against other removals
+    /// and record updates.
+    #[rhai_fn(return_raw)]
+    pub fn lock(ctx: NativeCallContext, name: &str) -> RhaiResult<Lock> {
+        at(&ctx, || Ok(Lock(std::rc::Rc::new(rt(store().lock(name))?))))
     }
 
     /// Record that the container's init ended with `code`: status `Exited`, or

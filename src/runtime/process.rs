@@ -575,7 +575,9 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
     match nix::unistd::getcwd() {
         Ok(cwd) if cwd.is_absolute() => {}
         _ => {
-            return Err(Error::invalid(format!("working directory {} is outside the container", p.cwd)).into());
+            return Err(
+                Error::invalid(format!("working directory {} is outside the container", p.cwd)).into()
+            );
         }
     }
     // Signals blocked or ignored by the runtime must not leak into the container.
@@ -588,6 +590,14 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         }
     }
     confine(p, c.filter, user)?;
+    // Tests widen the window between entering the container and exec, to show
+    // nothing in the container can open this process meanwhile (debug builds only).
+    if cfg!(debug_assertions)
+        && let Some(ms) =
+            std::env::var("MYDOCKER_TEST_EXEC_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     // Nothing the runtime holds may reach the command: every fd above stderr is close-on-exec.
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
@@ -659,12 +669,12 @@ fn resolve_user(spec: &str) -> Result<(u32, u32, Vec<u32>)> {
     let mut groups = vec![gid];
     if !name.is_empty() {
         for f in groups_file.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
-            if f.len() > 3 && f[3].split(',').any(|m| m == name) {
-                if let Ok(g) = f[2].parse::<u32>() {
-                    if !groups.contains(&g) {
-                        groups.push(g);
-                    }
-                }
+            if f.len() > 3
+                && f[3].split(',').any(|m| m == name)
+                && let Ok(g) = f[2].parse::<u32>()
+                && !groups.contains(&g)
+            {
+                groups.push(g);
             }
         }
     }

@@ -165,10 +165,10 @@ fn mask(path: &str) -> Result<()> {
 
 /// Bind `path` over itself, then remount that bind read-only.
 fn make_readonly(path: &str) -> Result<()> {
-    if let Err(e) = fs::symlink_metadata(path) {
-        if e.kind() == ErrorKind::NotFound {
-            return Ok(());
-        }
+    if let Err(e) = fs::symlink_metadata(path)
+        && e.kind() == ErrorKind::NotFound
+    {
+        return Ok(());
     }
     mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .ctx(|| format!("bind {path}"))?;

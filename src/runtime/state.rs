@@ -111,7 +111,11 @@ impl Store {
             Err(e) => return Err(Error::os(format!("read {}: {e}", path.display()))),
         };
         match serde_json::from_slice::<Value>(&text) {
-            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Object(map)) => {
+                check_types(&map)
+                    .map_err(|why| Error::os(format!("{}: corrupt record: {why}", path.display())))?;
+                Ok(map)
+            }
             Ok(_) => Err(Error::os(format!("{}: not a JSON object", path.display()))),
             Err(e) => Err(Error::os(format!("{}: corrupt record: {e}", path.display()))),
         }
@@ -268,6 +272,28 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The fields every command relies on must have their types, or the record is corrupt.
+fn check_types(rec: &Record) -> std::result::Result<(), String> {
+    for key in ["id", "name", "status", "created", "image"] {
+        match rec.get(key) {
+            None | Some(Value::String(_)) => {}
+            Some(_) => return Err(format!("{key} is not a string")),
+        }
+    }
+    for key in ["pid", "start_time", "monitor_pid", "monitor_start_time", "exit_code"] {
+        match rec.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.is_i64() => {}
+            Some(_) => return Err(format!("{key} is not an integer")),
+        }
+    }
+    match rec.get("command") {
+        None => Ok(()),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err("command is not an array of strings".into()),
+    }
+}
+
 fn name_of(rec: &Record) -> &str {
     rec.get("name").and_then(Value::as_str).unwrap_or("")
 }
@@ -360,9 +386,15 @@ mod tests {
         fs::create_dir(dir.path().join("half")).unwrap();
         let list = store.list().unwrap();
         assert_eq!(list.len(), 3);
+        assert!(list.iter().all(|r| r.contains_key("status")));
         let bad = list.iter().find(|r| r["name"] == "bad").unwrap();
         assert_eq!(bad["status"], "Unknown");
         assert!(bad["error"].as_str().unwrap().contains("corrupt"));
+        fs::create_dir(dir.path().join("typed")).unwrap();
+        fs::write(dir.path().join("typed").join(CONFIG), br#"{"name": "typed", "pid": "12"}"#).unwrap();
+        let list = store.list().unwrap();
+        let typed = list.iter().find(|r| r["name"] == "typed").unwrap();
+        assert!(typed["error"].as_str().unwrap().contains("pid is not an integer"));
         let half = list.iter().find(|r| r["name"] == "half").unwrap();
         assert_eq!(half["error"], "missing config.json");
     }

@@ -1,0 +1,195 @@
+//! Default confinement: each protection has a test that fails without it.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+const DOCKER_CAPS: &str = "00000000a80425fb";
+
+fn status_field(out: &str, field: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn capabilities_are_dockers_default_and_adjustable() {
+    let env = Env::new();
+    let st = env.ok(&["run", "--rm", "cat", "/proc/self/status"]);
+    for set in ["CapEff", "CapPrm", "CapBnd", "CapInh"] {
+        assert_eq!(status_field(&st, set), DOCKER_CAPS, "{set}: {st}");
+    }
+    assert_eq!(status_field(&st, "CapAmb"), "0000000000000000");
+    let st = env.ok(&["run", "--rm", "--cap-drop", "ALL", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&st, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(&st, "CapBnd"), "0000000000000000");
+    let st =
+        env.ok(&["run", "--rm", "--cap-add", "SYS_ADMIN", "--cap-drop", "CHOWN", "cat", "/proc/self/status"]);
+    let eff = u64::from_str_radix(&status_field(&st, "CapEff"), 16).unwrap_or(0);
+    assert_ne!(eff & (1 << 21), 0, "SYS_ADMIN added");
+    assert_eq!(eff & 1, 0, "CHOWN dropped");
+    let o = env.fails(&["run", "--rm", "--cap-add", "NOPE", "true"]);
+    assert!(o.stderr.contains("NOPE"), "{}", o.stderr);
+
+    // exec gets the same confinement as the container.
+    env.ok(&["run", "-d", "--name", "c", "sleep", "100"]);
+    let st = env.ok(&["exec", "c", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&st, "CapEff"), DOCKER_CAPS);
+    assert_eq!(status_field(&st, "Seccomp"), "2");
+    env.finish();
+}
+
+#[test]
+fn proc_and_sys_are_masked_and_read_only() {
+    let env = Env::new();
+    let host_timer_list = std::fs::read_to_string("/proc/timer_list").unwrap_or_default();
+    let script = "wc -c < /proc/keys; wc -c < /proc/timer_list; \
+                  echo x > /proc/sys/kernel/domainname && echo WROTE_PROC_SYS; \
+                  echo h > /proc/sysrq-trigger && echo WROTE_SYSRQ; \
+                  echo x > /sys/fs/cgroup/x && echo WROTE_CGROUP; \
+                  echo 1 > /sys/kernel/uevent_helper && echo WROTE_SYS; \
+                  grep -E ' /proc | /sys ' /proc/mounts";
+    let out = env.run(&["run", "--rm", "sh", "-c", script]).stdout;
+    let mut lines = out.lines();
+    assert_eq!(lines.next().map(str::trim), Some("0"), "/proc/keys is masked: {out}");
+    assert_eq!(lines.next().map(str::trim), Some("0"), "/proc/timer_list is masked: {out}");
+    assert!(!host_timer_list.is_empty(), "the host's timer_list is not empty, so masking is what hides it");
+    for w in ["WROTE_PROC_SYS", "WROTE_SYSRQ", "WROTE_CGROUP", "WROTE_SYS"] {
+        assert!(!out.contains(w), "{w}: {out}");
+    }
+    let proc_line = out.lines().find(|l| l.split_whitespace().nth(1) == Some("/proc")).unwrap_or("");
+    for opt in ["nosuid", "nodev", "noexec"] {
+        assert!(proc_line.contains(opt), "proc mounted {opt}: {proc_line}");
+    }
+    let sys_line = out.lines().find(|l| l.split_whitespace().nth(1) == Some("/sys")).unwrap_or("");
+    assert!(sys_line.contains(" ro,"), "/sys read-only: {sys_line}");
+    env.finish();
+}
+
+#[test]
+fn seccomp_denies_unshare_unless_unconfined() {
+    let env = Env::new();
+    // A user namespace needs no capability, so only seccomp stands in the way.
+    let o = env.run(&["run", "--rm", "unshare", "-U", "true"]);
+    assert_ne!(o.code, 0, "unshare of a user namespace must be denied by seccomp");
+    assert!(o.stderr.contains("Operation not permitted"), "{}", o.stderr);
+    env.ok(&["run", "--rm", "--security-opt", "seccomp=unconfined", "unshare", "-U", "true"]);
+    // mount is denied (no CAP_SYS_ADMIN, and seccomp).
+    let o = env.run(&["run", "--rm", "mount", "-t", "tmpfs", "t", "/mnt"]);
+    assert_ne!(o.code, 0);
+    let st = env.ok(&["run", "--rm", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&st, "Seccomp"), "2");
+    assert_eq!(status_field(&st, "NoNewPrivs"), "0");
+    let st = env.ok(&["run", "--rm", "--security-opt", "no-new-privileges", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&st, "NoNewPrivs"), "1");
+    env.fails(&["run", "--rm", "--security-opt", "apparmor=x", "true"]);
+    env.finish();
+}
+
+#[test]
+fn user_read_only_root_and_devices() {
+    let env = Env::new();
+    let out =
+        env.ok(&["run", "--rm", "-u", "nobody", "sh", "-c", "id -u; id -g; grep CapEff /proc/self/status"]);
+    assert_eq!(out.lines().take(2).collect::<Vec<_>>(), ["65534", "65534"], "{out}");
+    assert!(out.contains("0000000000000000"), "a non-root user has no effective capabilities: {out}");
+    assert_eq!(env.ok(&["run", "--rm", "-u", "1234:5", "id", "-u"]).trim(), "1234");
+    let o = env.fails(&["run", "--rm", "-u", "nosuchuser", "true"]);
+    assert!(o.stderr.contains("nosuchuser"), "{}", o.stderr);
+
+    let o = env.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "sh",
+        "-c",
+        "touch /x && echo WROTE; touch /dev/shm/ok && echo SHM",
+    ]);
+    assert!(!o.stdout.contains("WROTE") && o.stderr.contains("Read-only"), "{} {}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("SHM"), "/dev/shm stays writable");
+
+    // A block device node can be made but not opened; the standard nodes work.
+    let o = env.run(&[
+        "run",
+        "--rm",
+        "sh",
+        "-c",
+        "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda; echo ok > /dev/null && echo NULL_OK",
+    ]);
+    assert!(o.stderr.contains("Operation not permitted"), "{}", o.stderr);
+    assert!(o.stdout.contains("NULL_OK"));
+    env.finish();
+}
+
+#[test]
+fn no_runtime_fd_reaches_the_container() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "fds", "sleep", "100"]);
+    let pid = env.record("fds")["pid"].as_i64().unwrap_or(0);
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"], "the init holds only stdio");
+    // An exec'd process likewise: ls's own directory fd is the only extra one.
+    let out = env.ok(&["exec", "fds", "ls", "/proc/self/fd"]);
+    let listed: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(listed, ["0", "1", "2", "3"], "{out}");
+    // A working directory through a file descriptor is refused.
+    for n in 3..8 {
+        let wd = format!("/proc/self/fd/{n}");
+        let o = env.fails(&["run", "--rm", "-w", &wd, "true"]);
+        assert!(o.stderr.contains("working directory"), "{}", o.stderr);
+    }
+    env.finish();
+}
+
+/// CVE-2019-5736: a process in the container opens /proc/PID/exe of a
+/// mydocker process that has joined the container (an `exec` before it execs,
+/// or mydocker itself run as an interpreter via `#!/proc/self/exe`) and writes
+/// through it later. We run a copy of mydocker, hold each exec in the container
+/// for a while (a debug-build hook), and check the copy is untouched and the
+/// attacker never even opened it.
+#[test]
+fn container_cannot_overwrite_the_host_binary() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let copy = dir.path().join("mydocker");
+    std::fs::copy(BIN, &copy).expect("copy binary");
+    let before = std::fs::read(&copy).unwrap_or_default();
+    let run = |args: &[&str]| -> Out {
+        std::process::Command::new(&copy)
+            .arg("--root")
+            .arg(env.root())
+            .arg("--data-root")
+            .arg(env.data.path())
+            .args(args)
+            .env("MYDOCKER_TEST_EXEC_DELAY_MS", "700")
+            .output()
+            .expect("run copy")
+            .into()
+    };
+    let attacker = "printf '#!/proc/self/exe\\nsys::sleep(1500);\\n' > /evil; chmod +x /evil; \
+        while :; do for p in /proc/[0-9]*; do \
+          case \"$(readlink $p/exe 2>/dev/null)\" in */busybox|'') continue;; esac; \
+          exec 3<$p/exe || continue; echo OPENED >>/tmp/log; \
+          for i in $(seq 40); do echo EVIL 2>/dev/null >/proc/self/fd/3 && { echo OVERWROTE >>/tmp/log; break; }; sleep 0.1; done; \
+          exec 3<&-; \
+        done; done";
+    let o = run(&["run", "-d", "--name", "att", "sh", "-c", attacker]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        run(&["exec", "att", "true"]);
+        // The kernel may refuse /proc/self/exe as an interpreter; either way nothing may leak.
+        run(&["exec", "att", "/evil"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let log = run(&["exec", "att", "sh", "-c", "cat /tmp/log 2>/dev/null; true"]);
+    let after = std::fs::read(&copy).unwrap_or_default();
+    assert!(before == after, "the host binary was modified");
+    assert!(!log.stdout.contains("OPENED"), "the container opened mydocker's executable: {}", log.stdout);
+    env.finish();
+}
