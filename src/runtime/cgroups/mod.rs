@@ -436,4 +436,33 @@ mod tests {
         assert_eq!(read("mydocker/abc/cpuset.cpus"), "0");
         assert_eq!(read("mydocker/abc/pids.max"), "7");
     }
+
+    /// The v2 code on a real cgroup2 mount (on a hybrid host, the one holding
+    /// only the free controllers): create, move a process in, list, remove.
+    #[test]
+    fn v2_for_real_on_the_hosts_cgroup2_mount() {
+        let Some(h) = Cgroups::detect().unwrap().hierarchies.into_iter().find(|h| h.version == 2) else {
+            eprintln!("no cgroup2 mount on this host: skipped");
+            return;
+        };
+        if nix::unistd::geteuid().as_raw() != 0 {
+            return;
+        }
+        let cg = Cgroups::v2_at(&h.mount);
+        let name = format!("mydocker-unit/{}", std::process::id());
+        cg.create(&name, &Limits::default()).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let pid = child.id() as i32;
+        cg.add_process(&name, pid).unwrap();
+        assert_eq!(cg.processes(&name).unwrap(), vec![pid]);
+        let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(own.lines().any(|l| l.starts_with("0::") && l.ends_with(&name)), "{own}");
+        // Occupied: removal must fail rather than pretend.
+        assert!(fs::remove_dir(h.mount.join(&name)).is_err());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        cg.remove(&name).unwrap();
+        assert!(!h.mount.join(&name).exists());
+        assert!(!h.mount.join("mydocker-unit").exists(), "the emptied parent is removed too");
+    }
 }
