@@ -21,8 +21,11 @@ mod api {
     /// net namespaces. It waits until `start`. `spec` is a map: `args` (array),
     /// `rootfs` (mounted root), and optionally `env` (array of "K=V"), `cwd`,
     /// `hostname`, `stdin` (bool), `tty` (bool), `log` (file for stdout and
-    /// stderr), `monitor` (`#{state_root, data_root, name, auto_remove}`: detach,
-    /// with a monitor process as the init's parent).
+    /// stderr), `cgroup` (a cgroup made by `cgroup::create`: the init is born
+    /// in it), `caps` (capability numbers to keep), `seccomp` (bool),
+    /// `no_new_privileges`, `user`, `readonly_rootfs`, `masked_paths`,
+    /// `readonly_paths`, `monitor` (`#{state_root, data_root, name,
+    /// auto_remove}`: detach, with a monitor process as the init's parent).
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
@@ -34,7 +37,7 @@ mod api {
 
     /// Create a process inside running container: `spec` has `pid` and
     /// `start_time` (the container's init), `args`, and optionally `env`, `cwd`,
-    /// `stdin`, `tty`. It is born in the container's pid namespace and waits
+    /// `stdin`, `tty`, `cgroup`, `caps`, `seccomp`, `no_new_privileges`, `user`. It is born in the container's pid namespace and waits
     /// until `start`, which joins the other namespaces and execs; then `wait`.
     #[rhai_fn(return_raw)]
     pub fn exec(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {

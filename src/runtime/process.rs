@@ -61,6 +61,9 @@ pub struct Proc {
     /// `UID[:GID]` or `NAME[:GROUP]`, resolved in the container's /etc/passwd and /etc/group.
     #[serde(default)]
     pub user: Option<String>,
+    /// The cgroup (e.g. `mydocker/ID`, already created) the process is born into.
+    #[serde(default)]
+    pub cgroup: Option<String>,
 }
 
 /// A new container: its init process, root and hostname; built by the script.
@@ -144,6 +147,49 @@ struct Channels {
     parent_sock: OwnedFd,
     child_sock: OwnedFd,
     log: Option<fs::File>,
+    cgroup: CgroupJoin,
+}
+
+/// The cgroup a new process joins, prepared before clone (see `Cgroups::join_plan`).
+#[derive(Default)]
+struct CgroupJoin {
+    /// v1 `tasks` files the child writes "0" to.
+    v1_tasks: Vec<CString>,
+    /// The v2 cgroup directory, for clone3's CLONE_INTO_CGROUP.
+    v2_dir: Option<OwnedFd>,
+    /// The v2 directory's path, for the fallback when clone3 cannot place us.
+    v2_procs: Option<PathBuf>,
+    /// Other v2 hierarchies' `cgroup.procs`, written by the parent.
+    other_procs: Vec<PathBuf>,
+}
+
+impl CgroupJoin {
+    fn prepare(name: Option<&str>) -> Result<CgroupJoin> {
+        let Some(name) = name else { return Ok(CgroupJoin::default()) };
+        let plan = super::cgroups::Cgroups::detect()?.join_plan(name)?;
+        let mut join = CgroupJoin { other_procs: plan.other_procs, ..Default::default() };
+        for p in plan.v1_tasks {
+            join.v1_tasks.push(
+                CString::new(p.as_os_str().as_encoded_bytes())
+                    .map_err(|_| Error::invalid(format!("bad cgroup path {}", p.display())))?,
+            );
+        }
+        if let Some(dir) = plan.v2_dir {
+            let f = fs::File::open(&dir).ctx(|| format!("open cgroup {}", dir.display()))?;
+            join.v2_dir = Some(f.into());
+            join.v2_procs = Some(dir.join("cgroup.procs"));
+        }
+        Ok(join)
+    }
+
+    /// After clone, in the parent: the hierarchies the child could not join itself.
+    fn finish_in_parent(&self, pid: i32, cloned_into_v2: bool) -> Result<()> {
+        let extra = if cloned_into_v2 { None } else { self.v2_procs.as_ref() };
+        for procs in extra.into_iter().chain(self.other_procs.iter()) {
+            fs::write(procs, pid.to_string()).ctx(|| format!("write {pid} to {}", procs.display()))?;
+        }
+        Ok(())
+    }
 }
 
 impl Channels {
@@ -164,11 +210,12 @@ impl Channels {
             ),
             None => None,
         };
-        Ok(Channels { parent_sock, child_sock, log })
+        let cgroup = CgroupJoin::prepare(p.cgroup.as_deref())?;
+        Ok(Channels { parent_sock, child_sock, log, cgroup })
     }
 
     fn child_setup<'a>(
-        &self,
+        &mut self,
         process: &'a Proc,
         enter: Enter<'a>,
         filter: Option<&'a [libc::sock_filter]>,
@@ -181,6 +228,7 @@ impl Channels {
             sock: self.child_sock.as_raw_fd(),
             parent_sock: self.parent_sock.as_raw_fd(),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
+            cgroup: std::mem::take(&mut self.cgroup),
         }
     }
 }
@@ -194,7 +242,7 @@ fn seccomp_program(p: &Proc) -> Option<Vec<libc::sock_filter>> {
 }
 
 pub fn create(spec: &Spec) -> Result<Created> {
-    let ch = Channels::open(&spec.process)?;
+    let mut ch = Channels::open(&spec.process)?;
     let enter = Enter::NewRoot { spec };
     let filter = seccomp_program(&spec.process);
     let mut child = ch.child_setup(&spec.process, enter, filter.as_deref());
@@ -204,7 +252,7 @@ pub fn create(spec: &Spec) -> Result<Created> {
         let monitor_pid = spawn_monitor(&child, mon)?;
         // Only the monitor and the init may hold the child's end, or a failed
         // monitor would leave us waiting forever.
-        let Channels { parent_sock, child_sock, log } = ch;
+        let Channels { parent_sock, child_sock, log, .. } = ch;
         drop((child_sock, log));
         let pid = match recv_message(&parent_sock)? {
             Some(msg) if msg.starts_with("pid ") => {
@@ -234,7 +282,7 @@ const EXEC_NAMESPACES: libc::c_int =
 /// its own mounts, so it can still reach the state store.
 pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
-    let ch = Channels::open(&spec.process)?;
+    let mut ch = Channels::open(&spec.process)?;
     if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
         return Err(Error::os(format!("join the pid namespace of {}: {}", spec.pid, Errno::last().desc())));
     }
@@ -258,7 +306,7 @@ fn clone_foreground(child: &ChildSetup, flags: libc::c_int, ch: Channels) -> Res
         }
     };
     log::info!("process is pid {pid}");
-    let Channels { parent_sock, child_sock, log } = ch;
+    let Channels { parent_sock, child_sock, log, .. } = ch;
     drop((child_sock, log));
     Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master: None, blocked: Some(old) })
 }
@@ -269,6 +317,10 @@ pub fn start(c: &mut Created) -> Result<()> {
     match nix::unistd::write(&sock, b"start") {
         Ok(_) => {}
         Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => {
+            // It may have failed before waiting for us and said why.
+            if let Ok((Some(msg), _)) = recv_message_with_fd(&sock) {
+                return Err(decode_error(&msg));
+            }
             return Err(Error::os("the container's init exited before it was started"));
         }
         Err(e) => return Err(Error::os(format!("release container init: {}", e.desc()))),
@@ -326,29 +378,95 @@ struct ChildSetup<'a> {
     enter: Enter<'a>,
     filter: Option<&'a [libc::sock_filter]>,
     die_with_parent: bool,
+    cgroup: CgroupJoin,
     sock: RawFd,
     parent_sock: RawFd,
     log: Option<RawFd>,
 }
 
+/// clone3's argument block (linux/sched.h), up to the `cgroup` field.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clone the child with `flags`, born into its v2 cgroup where the kernel
+/// allows (clone3 + CLONE_INTO_CGROUP), else placed there by us right after.
 fn clone_child(child: &ChildSetup, flags: libc::c_int) -> Result<i32> {
-    // clone without a new stack behaves like fork: the child continues here on a
-    // copy-on-write copy of our stack. We are single-threaded, so that is safe.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
+    // Without a new stack, clone behaves like fork: the child continues here on
+    // a copy-on-write copy of our stack. We are single-threaded, so that is safe.
+    let mut into_v2 = false;
+    let mut ret = -1;
+    if let Some(dir) = &child.cgroup.v2_dir {
+        let args = CloneArgs {
+            flags: flags as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: dir.as_raw_fd() as u64,
+            ..Default::default()
+        };
+        ret = unsafe {
+            libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        };
+        into_v2 = ret >= 0;
+    }
+    if ret < 0 {
+        ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+    }
     match ret {
         -1 => Err(Error::os(format!("clone: {}", Errno::last().desc()))),
         0 => child_main(child),
-        pid => Ok(pid as i32),
+        pid => {
+            let pid = pid as i32;
+            if let Err(e) = child.cgroup.finish_in_parent(pid, into_v2) {
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(e);
+            }
+            Ok(pid)
+        }
     }
+}
+
+/// In the child: join the v1 hierarchies by moving this (only) thread.
+fn join_v1_cgroups(c: &ChildSetup) -> Result<()> {
+    for tasks in &c.cgroup.v1_tasks {
+        let fd = unsafe { libc::open(tasks.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        let ok = fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
+        let err = Errno::last();
+        if fd >= 0 {
+            unsafe {
+                libc::close(fd);
+            }
+        }
+        if !ok {
+            return Err(Error::os(format!("join cgroup {}: {}", tasks.to_string_lossy(), err.desc())));
+        }
+    }
+    Ok(())
 }
 
 /// The monitor: double-fork so it belongs to no CLI, clone the init, report its
@@ -526,6 +644,7 @@ fn child_main(c: &ChildSetup) -> ! {
 
 fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Infallible, ChildError> {
     let p = c.process;
+    join_v1_cgroups(c)?;
     setup_stdio(c)?;
     // Wait for `start`; EOF means the creator went away: never run the command.
     let mut buf = [0u8; 16];
