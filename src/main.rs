@@ -23,24 +23,36 @@ static NON_DUMPABLE: extern "C" fn() = set_non_dumpable;
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    // The per-container monitor re-execs us with this hidden verb: keep it lean,
-    // no argument parser, no engine.
-    if argv.get(1).map(String::as_str) == Some("__monitor") {
-        std::process::exit(monitor(&argv[2..]));
+    // The per-container monitor's verbs: keep them lean, no argument parser, no engine.
+    match argv.get(1).map(String::as_str) {
+        Some("__monitor") => std::process::exit(monitor(&argv[2..])),
+        Some("__monitor-exit") => std::process::exit(monitor_exit(&argv[2..])),
+        _ => {}
     }
     std::process::exit(cli::main(argv));
 }
 
-/// `__monitor STATE_ROOT DATA_ROOT NAME PID [--rm]`
+/// `__monitor PID STATE_ROOT DATA_ROOT NAME [--rm]`: wait for the init, then record.
 fn monitor(args: &[String]) -> i32 {
-    let (Some(state), Some(data), Some(name), Some(pid)) =
+    let (Some(pid), Some(state), Some(data), Some(name)) =
         (args.first(), args.get(1), args.get(2), args.get(3))
     else {
         return 2;
     };
-    let Ok(pid) = pid.parse::<i32>() else {
-        return 2;
-    };
+    let Ok(pid) = pid.parse::<i32>() else { return 2 };
     let auto_remove = args.get(4).map(String::as_str) == Some("--rm");
     runtime::process::run_monitor(state.as_ref(), data.as_ref(), name, pid, auto_remove)
+}
+
+/// `__monitor-exit CODE STATE_ROOT DATA_ROOT NAME [--rm]`: what `mydocker-monitor`
+/// execs once the init ended.
+fn monitor_exit(args: &[String]) -> i32 {
+    let (Some(code), Some(state), Some(data), Some(name)) =
+        (args.first(), args.get(1), args.get(2), args.get(3))
+    else {
+        return 2;
+    };
+    let Ok(code) = code.parse::<i32>() else { return 2 };
+    let auto_remove = args.get(4).map(String::as_str) == Some("--rm");
+    runtime::process::record_exit(state.as_ref(), data.as_ref(), name, code, auto_remove)
 }

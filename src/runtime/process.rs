@@ -526,21 +526,27 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
             libc::close(fd);
         }
     }
-    // Re-exec so the monitor does not keep the CLI's memory; the init stays our child.
-    let mut argv = vec![
-        "mydocker".to_string(),
-        "__monitor".into(),
-        mon.state_root.display().to_string(),
-        mon.data_root.display().to_string(),
-        mon.name.clone(),
-        pid.to_string(),
-    ];
+    // Re-exec so the monitor keeps none of the CLI's memory; the init stays our
+    // child. The tiny static `mydocker-monitor` beside us is preferred; this
+    // binary's own `__monitor` mode is the fallback.
+    let mut tail =
+        vec![mon.state_root.display().to_string(), mon.data_root.display().to_string(), mon.name.clone()];
     if mon.auto_remove {
-        argv.push("--rm".into());
+        tail.push("--rm".into());
     }
-    if let Ok(cargs) =
-        argv.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>()
-    {
+    let to_c =
+        |v: &[String]| v.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>();
+    if let Ok(exe) = fs::read_link("/proc/self/exe") {
+        let tiny = exe.with_file_name("mydocker-monitor");
+        let mut argv = vec![tiny.display().to_string(), exe.display().to_string(), pid.to_string()];
+        argv.extend(tail.iter().cloned());
+        if let (Ok(path), Ok(cargs)) = (CString::new(tiny.display().to_string()), to_c(&argv)) {
+            let _ = nix::unistd::execv(&path, &cargs);
+        }
+    }
+    let mut argv = vec!["mydocker".to_string(), "__monitor".into(), pid.to_string()];
+    argv.extend(tail);
+    if let Ok(cargs) = to_c(&argv) {
         let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
     }
     // exec failed: do the monitor's job from here.
@@ -548,7 +554,7 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The monitor's job: reap the init, record its exit, and remove the container if asked.
+/// The monitor's job: reap the init, then record its exit (see `record_exit`).
 pub fn run_monitor(
     state_root: &std::path::Path,
     data_root: &std::path::Path,
@@ -557,6 +563,18 @@ pub fn run_monitor(
     auto_remove: bool,
 ) -> i32 {
     let code = reap(pid);
+    record_exit(state_root, data_root, name, code, auto_remove)
+}
+
+/// After the init ended with `code`: record it, and with `--rm` become
+/// `mydocker rm -f NAME`.
+pub fn record_exit(
+    state_root: &std::path::Path,
+    data_root: &std::path::Path,
+    name: &str,
+    code: i32,
+    auto_remove: bool,
+) -> i32 {
     let store = Store::new(state_root);
     if let Err(e) = store.record_exit(name, code) {
         log::warn!("monitor: recording the exit of {name}: {e}");

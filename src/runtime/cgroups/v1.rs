@@ -6,14 +6,18 @@ use std::fs;
 use std::path::Path;
 
 pub fn create(mount: &Path, name: &str, controllers: &[String]) -> Result<()> {
-    let cpuset = controllers.iter().any(|c| c == "cpuset");
-    mkdir_all(mount, name, |dir| {
-        // A new v1 cpuset starts empty and refuses tasks: inherit the parent's.
-        if cpuset {
-            inherit_cpuset(dir)?;
+    mkdir_all(mount, name, |_| Ok(()))?;
+    // A new v1 cpuset starts empty and refuses tasks: every level inherits its
+    // parent's, top down. Also for levels another process just made and has
+    // not filled yet, so check them all.
+    if controllers.iter().any(|c| c == "cpuset") {
+        let mut dir = mount.to_path_buf();
+        for comp in name.split('/') {
+            dir.push(comp);
+            inherit_cpuset(&dir)?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 fn inherit_cpuset(dir: &Path) -> Result<()> {
