@@ -14,6 +14,10 @@ mod sys;
 
 use crate::runtime::error::Error;
 use rhai::module_resolvers::FileModuleResolver;
+use rhai::packages::{
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, CorePackage, LogicPackage, MoreStringPackage,
+    Package,
+};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Module, ModuleResolver, Position, Scope, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -95,6 +99,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
 pub const STDLIB: &[(&str, &str)] = &[
     ("table", include_str!("../../stdlib/table.rhai")),
     ("containers", include_str!("../../stdlib/containers.rhai")),
+    ("lifecycle", include_str!("../../stdlib/lifecycle.rhai")),
     ("images", include_str!("../../stdlib/images.rhai")),
     ("units", include_str!("../../stdlib/units.rhai")),
     ("args", include_str!("../../stdlib/args.rhai")),
@@ -134,7 +139,20 @@ impl ModuleResolver for Resolver {
 
 /// An engine with every primitive module and the stdlib resolver.
 pub fn build(script_dir: Option<PathBuf>) -> Engine {
-    let mut engine = Engine::new();
+    // Only the packages scripts use: building Rhai's whole standard library
+    // (bit fields, blobs, time) was half the start-up cost of every command.
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(CorePackage::new().as_shared_module());
+    engine.register_global_module(LogicPackage::new().as_shared_module());
+    engine.register_global_module(BasicMathPackage::new().as_shared_module());
+    engine.register_global_module(BasicArrayPackage::new().as_shared_module());
+    engine.register_global_module(BasicMapPackage::new().as_shared_module());
+    engine.register_global_module(MoreStringPackage::new().as_shared_module());
+    // A closed stdout (`mydocker ps | head -1`) is not an error worth a panic.
+    engine.on_print(|s| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{s}");
+    });
     // Deep enough for real scripts, bounded so a runaway recursion is an error, not a crash.
     engine.set_max_call_levels(256);
     engine.set_max_expr_depths(256, 256);
