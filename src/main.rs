@@ -32,27 +32,30 @@ fn main() {
     std::process::exit(cli::main(argv));
 }
 
+/// The monitor verbs' arguments: `NUMBER STATE_ROOT DATA_ROOT NAME [--rm]`.
+fn monitor_args(args: &[String]) -> Option<(i32, &str, &str, &str, bool)> {
+    let number = args.first()?.parse::<i32>().ok()?;
+    let (state, data, name) = (args.get(1)?, args.get(2)?, args.get(3)?);
+    Some((number, state, data, name, args.get(4).map(String::as_str) == Some("--rm")))
+}
+
 /// `__monitor PID STATE_ROOT DATA_ROOT NAME [--rm]`: wait for the init, then record.
 fn monitor(args: &[String]) -> i32 {
-    let (Some(pid), Some(state), Some(data), Some(name)) =
-        (args.first(), args.get(1), args.get(2), args.get(3))
-    else {
-        return 2;
-    };
-    let Ok(pid) = pid.parse::<i32>() else { return 2 };
-    let auto_remove = args.get(4).map(String::as_str) == Some("--rm");
-    runtime::process::run_monitor(state.as_ref(), data.as_ref(), name, pid, auto_remove)
+    match monitor_args(args) {
+        Some((pid, state, data, name, rm)) => {
+            runtime::process::run_monitor(state.as_ref(), data.as_ref(), name, pid, rm)
+        }
+        None => 2,
+    }
 }
 
 /// `__monitor-exit CODE STATE_ROOT DATA_ROOT NAME [--rm]`: what `mydocker-monitor`
 /// execs once the init ended.
 fn monitor_exit(args: &[String]) -> i32 {
-    let (Some(code), Some(state), Some(data), Some(name)) =
-        (args.first(), args.get(1), args.get(2), args.get(3))
-    else {
-        return 2;
-    };
-    let Ok(code) = code.parse::<i32>() else { return 2 };
-    let auto_remove = args.get(4).map(String::as_str) == Some("--rm");
-    runtime::process::record_exit(state.as_ref(), data.as_ref(), name, code, auto_remove)
+    match monitor_args(args) {
+        Some((code, state, data, name, rm)) => {
+            runtime::process::record_exit(state.as_ref(), data.as_ref(), name, code, rm)
+        }
+        None => 2,
+    }
 }

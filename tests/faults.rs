@@ -78,21 +78,19 @@ fn a_crash_during_stop_or_rm_is_finished_by_rm_f() {
     env.finish();
 }
 
+/// Start `n` copies of `mydocker ARGS` at once; their outputs.
+fn in_parallel(env: &Env, n: usize, args: &[&str]) -> Vec<Out> {
+    let children: Vec<_> = (0..n)
+        .map(|_| env.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn"))
+        .collect();
+    children.into_iter().filter_map(|c| c.wait_with_output().ok()).map(Out::from).collect()
+}
+
 #[test]
 fn twenty_parallel_runs_with_one_name_make_one_container() {
     let env = Env::new();
     env.ok(&["run", "--rm", "true"]);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            env.command(&["run", "-d", "--name", "same", "sleep", "100"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    let outs: Vec<Out> =
-        children.into_iter().filter_map(|c| c.wait_with_output().ok()).map(Out::from).collect();
+    let outs = in_parallel(&env, 20, &["run", "-d", "--name", "same", "sleep", "100"]);
     assert_eq!(outs.iter().filter(|o| o.code == 0).count(), 1, "exactly one winner");
     for o in outs.iter().filter(|o| o.code != 0) {
         assert!(o.stderr.contains("already in use"), "losers say why: {}", o.stderr);
@@ -107,17 +105,7 @@ fn twenty_parallel_runs_with_one_name_make_one_container() {
 fn twenty_parallel_rm_f_remove_once_and_all_exit_cleanly() {
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "victim", "sleep", "100"]);
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            env.command(&["rm", "-f", "victim"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    let outs: Vec<Out> =
-        children.into_iter().filter_map(|c| c.wait_with_output().ok()).map(Out::from).collect();
+    let outs = in_parallel(&env, 20, &["rm", "-f", "victim"]);
     assert!(outs.iter().all(|o| o.code == 0), "{:?}", outs.iter().map(|o| &o.stderr).collect::<Vec<_>>());
     assert_eq!(outs.iter().filter(|o| o.stdout.trim() == "victim").count(), 1, "removed exactly once");
     assert!(env.ps_json().is_empty());

@@ -122,30 +122,27 @@ pub fn stdlib_functions(name: &str, source: &str) -> Vec<(String, String)> {
 }
 
 /// The whole reference as Markdown.
-pub fn reference() -> String {
-    let mut s = String::from("## Primitive modules\n\n");
-    for m in MODULES {
-        s.push_str(&format!("### `{m}::`\n\n"));
-        for (sig, doc) in module_functions(m) {
-            s.push_str(&format!("- `{sig}`"));
-            if !doc.is_empty() {
-                s.push_str(&format!("  \n  {}", doc.replace('\n', "\n  ")));
-            }
-            s.push('\n');
+/// One section of the reference: a heading, then each signature and its doc.
+fn section(s: &mut String, heading: &str, entries: Vec<(String, String)>) {
+    s.push_str(&format!("### `{heading}`\n\n"));
+    for (sig, doc) in entries {
+        s.push_str(&format!("- `{sig}`"));
+        if !doc.is_empty() {
+            s.push_str(&format!("  \n  {}", doc.replace('\n', "\n  ")));
         }
         s.push('\n');
     }
+    s.push('\n');
+}
+
+pub fn reference() -> String {
+    let mut s = String::from("## Primitive modules\n\n");
+    for m in MODULES {
+        section(&mut s, &format!("{m}::"), module_functions(m));
+    }
     s.push_str("## stdlib (`import \"NAME\" as NAME;`)\n\n");
     for (name, source) in STDLIB {
-        s.push_str(&format!("### `{name}`\n\n"));
-        for (sig, doc) in stdlib_functions(name, source) {
-            s.push_str(&format!("- `{sig}`"));
-            if !doc.is_empty() {
-                s.push_str(&format!("  \n  {}", doc.replace('\n', "\n  ")));
-            }
-            s.push('\n');
-        }
-        s.push('\n');
+        section(&mut s, name, stdlib_functions(name, source));
     }
     s.push_str("## Globals\n\n");
     s.push_str("- `ARGS` — the script's arguments (array of strings)\n");
