@@ -101,6 +101,43 @@ mod api {
         }
     }
 
+    /// Align rows of cells into columns: each cell padded to its column's width
+    /// plus three spaces, trailing space trimmed. The first row is usually the header.
+    pub fn align(rows: rhai::Array) -> rhai::Array {
+        let cells: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| match r.try_cast::<rhai::Array>() {
+                Some(a) => a.into_iter().map(|c| c.to_string()).collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        let mut widths: Vec<usize> = Vec::new();
+        for row in &cells {
+            for (i, c) in row.iter().enumerate() {
+                let n = c.chars().count();
+                match widths.get_mut(i) {
+                    Some(w) => *w = (*w).max(n),
+                    None => widths.push(n),
+                }
+            }
+        }
+        cells
+            .into_iter()
+            .map(|row| {
+                let mut line = String::new();
+                let last = row.len().saturating_sub(1);
+                for (i, c) in row.iter().enumerate() {
+                    line.push_str(c);
+                    if i < last {
+                        let pad = widths[i] + 3 - c.chars().count();
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+                Dynamic::from(line.trim_end().to_string())
+            })
+            .collect()
+    }
+
     /// Sleep for `ms` milliseconds.
     pub fn sleep(ms: i64) {
         std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
