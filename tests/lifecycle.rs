@@ -313,3 +313,18 @@ fn the_monitor_is_small() {
     assert!(cmdline(monitor as i32).contains("mydocker-monitor"), "{}", cmdline(monitor as i32));
     env.finish();
 }
+
+/// A command that ends at once must not be shown Running: the monitor's record
+/// of its exit wins over the CLI's late "started" update.
+#[test]
+fn an_instant_exit_is_never_lost() {
+    let env = Env::new();
+    for i in 0..8 {
+        let name = format!("fast{i}");
+        env.ok(&["run", "-d", "--name", &name, "sh", "-c", "exit 4"]);
+        assert_eq!(env.ok(&["wait", &name]).trim(), "4");
+        let row = env.ps_row(&name).unwrap_or_default();
+        assert!(row.contains("Exited (4)"), "{row}");
+    }
+    env.finish();
+}

@@ -55,6 +55,12 @@ mod api {
         at(&ctx, || to_dyn(&rt(store().update(name, &super::record(patch)?))?))
     }
 
+    /// Merge `patch` only if the record's status is still `from`; true when applied.
+    #[rhai_fn(return_raw)]
+    pub fn transition(ctx: NativeCallContext, name: &str, from: &str, patch: Map) -> RhaiResult<bool> {
+        at(&ctx, || rt(store().transition(name, from, &super::record(patch)?)))
+    }
+
     /// Every record, oldest first. An unreadable one is `#{name, status: "Unknown", error}`.
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext) -> RhaiResult<Dynamic> {

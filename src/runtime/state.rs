@@ -130,6 +130,22 @@ impl Store {
         })
     }
 
+    /// Merge `patch` only if the record's status is still `from` (under the lock);
+    /// true when it was applied. Keeps a late "Running" from hiding an exit the
+    /// monitor already recorded.
+    pub fn transition(&self, name: &str, from: &str, patch: &Record) -> Result<bool> {
+        let mut applied = false;
+        self.modify(name, |rec| {
+            if rec.get("status").and_then(Value::as_str) == Some(from) {
+                for (k, v) in patch {
+                    rec.insert(k.clone(), v.clone());
+                }
+                applied = true;
+            }
+        })?;
+        Ok(applied)
+    }
+
     /// Read-modify-write under the container's lock.
     pub fn modify(&self, name: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
         let _lock = self.lock(name)?;
@@ -426,6 +442,20 @@ mod tests {
         assert!(dir.path().join(format!(".rm-c-0-{}", std::process::id())).exists(), "a live one is kept");
         store.remove("a").unwrap();
         assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn transition_only_from_the_expected_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut r = rec("a", "1");
+        r.insert("status".into(), "Created".into());
+        store.create(&r).unwrap();
+        store.record_exit("a", 0).unwrap();
+        let mut running = Record::new();
+        running.insert("status".into(), "Running".into());
+        assert!(!store.transition("a", "Created", &running).unwrap());
+        assert_eq!(store.load("a").unwrap()["status"], "Exited");
     }
 
     #[test]
