@@ -1,0 +1,1289 @@
+#!/usr/bin/env python3
+"""mydocker side by side with crun, runc and Podman, on one busybox rootfs.
+
+Driven by benches/compare.sh (which builds mydocker and installs the peers);
+run that, not this. Progress goes to stderr, results to stdout.
+
+Method, in short (docs/performance.md has the long version):
+  * every operation is run for each tool in the same iteration, tools in a
+    rotating order; warm-up iterations are discarded;
+  * the ratio mydocker/tool is computed per iteration, then its median is
+    reported, so drift of a shared machine cancels out;
+  * every command is started the same way for every tool (fork + exec from
+    this process, stdin/stdout on /dev/null) and timed from fork to wait4(),
+    which also gives the command's peak RSS (what `/usr/bin/time -f %M` shows).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import select
+import shlex
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+# What the containers run.
+CMDS = {
+    "true": ["true"],
+    "sleep": ["sleep", "1000"],
+    # Reacts to SIGTERM at once: `wait` is interrupted by a trapped signal,
+    # where a foreground `sleep` would delay the trap until it returns.
+    "trap": ["sh", "-c", 'trap "exit 0" TERM; sleep 1000 & wait'],
+}
+
+OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk"]
+
+
+# Set by SIGINT/SIGTERM/SIGHUP. Acted on between commands (Spawner.run), never
+# in the middle of one, so a command is never left half-done or half-read.
+INTERRUPTED = False
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+class Result:
+    __slots__ = ("ms", "rc", "rss", "out", "err")
+
+    def __init__(self, ms, rc, rss, out="", err=""):
+        self.ms, self.rc, self.rss, self.out, self.err = ms, rc, rss, out, err
+
+
+# --------------------------------------------------------------------------
+# Process spawning, timing and reaping
+
+
+class Spawner:
+    """Runs every command, of every tool, timed or not, through benches/spawn.c:
+    fork+exec+wait4 from a ~1 MiB process, so wait4's peak RSS is the
+    command's own (as /usr/bin/time's), and the harness floor is small. The
+    helper is also the child subreaper that reaps orphans (see spawn.c)."""
+
+    MAGIC = 0x6D646231
+
+    def __init__(self, tmp, ns_fd):
+        self.errpath = os.path.join(tmp, "last-stderr")
+        self.outpath = os.path.join(tmp, "last-stdout")
+        helper = os.path.join(tmp, "spawn")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise Failed("a C compiler (cc) is needed to build benches/spawn.c")
+        r = subprocess.run([cc, "-O2", "-Wall", "-o", helper, os.path.join(HERE, "spawn.c")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failed(f"building benches/spawn.c failed: {r.stderr.strip()}")
+        fds = (ns_fd,) if ns_fd is not None else ()
+        self.proc = subprocess.Popen([helper, str(ns_fd if ns_fd is not None else -1)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, pass_fds=fds, bufsize=0)
+        self.seq = 0
+        self.cleaning = False  # run commands even after an interrupt
+
+    def run(self, argv, ns=False, capture=False, timeout=120.0):
+        """Run argv to completion; ms is from fork to wait4 in the helper."""
+        if INTERRUPTED and not self.cleaning:
+            raise KeyboardInterrupt
+        self.seq += 1
+        payload = b"".join(s.encode() + b"\0" for s in [self.outpath if capture else "", self.errpath] + list(argv))
+        hdr = struct.pack("=6I", self.MAGIC, self.seq, 1 if ns else 0, int(timeout * 1000), len(argv), len(payload))
+        self.proc.stdin.write(hdr + payload)
+        while True:
+            seq, rc, timed_out, _, rss, ns_elapsed = struct.unpack("=IiiIqq", self._read(32))
+            if seq == self.seq:
+                break
+        out = err = ""
+        if capture:
+            with open(self.outpath, errors="replace") as f:
+                out = f.read()
+        if rc != 0 or timed_out:
+            try:
+                with open(self.errpath, errors="replace") as f:
+                    err = f.read()[-2000:]
+            except OSError:
+                pass
+            if timed_out:
+                err = f"timed out after {timeout:.0f} s; " + err
+        return Result(ns_elapsed / 1e6, rc, rss, out, err)
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            b = self.proc.stdout.read(n - len(buf))
+            if not b:
+                raise Failed("the spawn helper died")
+            buf += b
+        return buf
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+
+
+def proc_status(pid):
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def kib(field):
+    try:
+        return int(field.split()[0])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def pss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def all_pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def wait_pidfd(pid, timeout):
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(timeout * 1000))
+    finally:
+        os.close(fd)
+
+
+def sigterm_caught(pid):
+    mask = proc_status(pid).get("SigCgt")
+    return mask is not None and int(mask, 16) & (1 << (signal.SIGTERM - 1)) != 0
+
+
+def mountinfo():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split() for line in f]
+
+
+def unescape_mount(p):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), p)
+
+
+def is_hybrid():
+    """cgroup v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified."""
+    for f in mountinfo():
+        sep = f.index("-")
+        if unescape_mount(f[4]) == "/sys/fs/cgroup/unified" and f[sep + 1] == "cgroup2":
+            return True
+    return False
+
+
+def make_crun_namespace():
+    """A private mount namespace whose /sys/fs/cgroup/unified is a small
+    throwaway tmpfs instead of the cgroup2 mount, so crun sees plain cgroup v1
+    (it refuses hybrid). A tmpfs rather than the bare directory underneath,
+    because crun writes <unified>/<id>/cgroup.procs there and would otherwise
+    leave files in the host's /sys/fs/cgroup tmpfs. Returns an fd for setns();
+    the namespace lives as long as the fd, no process holds it."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            ok = (
+                libc.unshare(CLONE_NEWNS) == 0
+                and libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+                and libc.umount2(b"/sys/fs/cgroup/unified", MNT_DETACH) == 0
+                and libc.mount(b"mydocker-bench", b"/sys/fs/cgroup/unified", b"tmpfs", 0, b"size=128m,mode=0755") == 0
+            )
+            os.write(w, b"1" if ok else b"0")
+            if ok:
+                signal.pause()
+        finally:
+            os._exit(0)
+    os.close(w)
+    ok = os.read(r, 1) == b"1"
+    os.close(r)
+    fd = None
+    if ok:
+        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if not ok:
+        raise Failed("could not set up a private mount namespace without the cgroup2 mount")
+    return fd
+
+
+def first_line(s):
+    return s.strip().splitlines()[0] if s.strip() else ""
+
+
+# --------------------------------------------------------------------------
+# The tools. Timed methods return (ms, peak RSS KiB) and raise Failed.
+
+
+class Tool:
+    name = ""
+    ns = False  # run inside the crun mount namespace
+    has_monitor = False
+
+    def __init__(self, bench):
+        self.b = bench
+        self.argv = []
+
+    def x(self, *args, timeout=120.0):
+        return self.b.sp.run(self.argv + list(args), ns=self.ns, timeout=timeout)
+
+    def q(self, *args, timeout=60.0):
+        """Untimed query with captured stdout; raises on failure."""
+        r = self.b.sp.run(self.argv + list(args), ns=self.ns, capture=True, timeout=timeout)
+        if r.rc != 0:
+            raise Failed(f"{self.name} {' '.join(args)}: exit {r.rc}: {r.err.strip()}")
+        return r.out
+
+    def ok(self, r, what):
+        if r.rc != 0:
+            raise Failed(f"{self.name} {what}: exit {r.rc}: {r.err.strip()}")
+        return r.ms, r.rss
+
+    def monitor_pids(self):
+        return []
+
+
+class MyDocker(Tool):
+    name = "mydocker"
+    has_monitor = True
+
+    def __init__(self, bench, binary):
+        super().__init__(bench)
+        self.binary = binary
+        self.root = os.path.join(bench.tmp, "mydocker-root")
+        self.data = os.path.join(bench.tmp, "mydocker-data")
+        self.argv = [binary, "--root", self.root, "--data-root", self.data]
+
+    def version(self):
+        v = first_line(self.b.sp.run([self.binary, "--version"], capture=True).out)
+        git = shutil.which("git")
+        if not git:
+            return v
+        rev = self.b.sp.run([git, "-C", REPO, "rev-parse", "--short", "HEAD"], capture=True).out.strip()
+        dirty = self.b.sp.run([git, "-C", REPO, "status", "--porcelain", "--untracked-files=no"], capture=True).out.strip()
+        return f"{v} (git {rev}{'+dirty' if dirty else ''}, release build)" if rev else v
+
+    def prepare(self):
+        # First run builds the busybox image from /bin/busybox (untimed).
+        r = self.x("run", "--rm", "true")
+        self.ok(r, "run --rm true (image build)")
+        self.rootfs = os.path.join(self.data, "images", "busybox", "rootfs")
+        if not os.path.isdir(os.path.join(self.rootfs, "bin")):
+            raise Failed(f"no busybox rootfs at {self.rootfs}")
+
+    def lifecycle(self, i):
+        return self.ok(self.x("run", "--rm", "true"), "run --rm true")
+
+    def start(self, name, kind):
+        return self.ok(self.x("run", "-d", "--name", name, *CMDS[kind]), "run -d")
+
+    def rm_force(self, name):
+        return self.ok(self.x("rm", "-f", name), "rm -f")
+
+    def exec_true(self, name):
+        return self.ok(self.x("exec", name, "true"), "exec")
+
+    def ps(self):
+        return self.ok(self.x("ps"), "ps")
+
+    def records(self):
+        out = self.q("ps", "--format", "json")
+        return json.loads(out) if out.strip() else []
+
+    def pid_of(self, name):
+        rec = json.loads(self.q("inspect", name))
+        if isinstance(rec, list):
+            rec = rec[0]
+        return int(rec.get("pid") or 0)
+
+    def stop(self, name):
+        return self.ok(self.x("stop", name, timeout=30), "stop")
+
+    def wait_ended(self, name):
+        self.ok(self.x("wait", name, timeout=30), "wait")
+
+    def rm(self, name):
+        return self.ok(self.x("rm", name), "rm")
+
+    def monitor_pids(self):
+        pids = []
+        for rec in self.records():
+            p = int(rec.get("monitor_pid") or 0)
+            # The record's monitor, if it is alive and is ours (its arguments name our state dir).
+            if p and any(self.root in a for a in cmdline(p)):
+                pids.append(p)
+        return pids
+
+    def cleanup(self):
+        leftovers = []
+        try:
+            recs = self.records()
+        except Failed as e:
+            return [f"mydocker ps failed during cleanup: {e}"]
+        for rec in recs:
+            name = rec.get("name") or rec.get("id")
+            r = self.x("rm", "-f", name, timeout=30)
+            if r.rc != 0:
+                leftovers.append(f"mydocker rm -f {name}: {r.err.strip()}")
+                for key in ("pid", "monitor_pid"):
+                    p = int(rec.get(key) or 0)
+                    if p:
+                        try:
+                            os.kill(p, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+        return leftovers
+
+
+class Oci(Tool):
+    """crun or runc, driven directly with OCI bundles."""
+
+    def __init__(self, bench, name, binary, ns=False):
+        super().__init__(bench)
+        self.name = name
+        self.binary = binary
+        self.ns = ns
+        self.state = os.path.join(bench.tmp, f"{name}-state")
+        self.argv = [binary, "--root", self.state]
+        self.bundles = {}
+
+    def version(self):
+        return first_line(self.b.sp.run([self.binary, "--version"], capture=True).out)
+
+    def prepare(self):
+        os.makedirs(self.state, exist_ok=True)
+        rootfs = os.path.join(self.b.tmp, "oci-rootfs")
+        for kind, args in CMDS.items():
+            d = os.path.join(self.b.tmp, f"{self.name}-bundle-{kind}")
+            os.makedirs(d, exist_ok=True)
+            r = self.b.sp.run([self.binary, "spec", "-b", d], ns=self.ns)
+            self.ok(r, "spec")
+            path = os.path.join(d, "config.json")
+            with open(path) as f:
+                cfg = json.load(f)
+            cfg["process"]["args"] = args
+            cfg["process"]["terminal"] = False
+            cfg["root"] = {"path": rootfs, "readonly": False}
+            with open(path, "w") as f:
+                json.dump(cfg, f, indent=1)
+            self.bundles[kind] = d
+
+    def cid(self, name):
+        return name
+
+    def lifecycle(self, i):
+        cid = f"{self.b.tag}-{self.name}-lc{i}"
+        ms, rss = self.ok(self.x("run", "-b", self.bundles["true"], cid), "run")
+        if os.path.exists(os.path.join(self.state, cid)):  # run deletes it itself
+            self.x("delete", "-f", cid)
+        return ms, rss
+
+    def start(self, name, kind):
+        ms1, rss1 = self.ok(self.x("create", "-b", self.bundles[kind], name), "create")
+        ms2, rss2 = self.ok(self.x("start", name), "start")
+        return ms1 + ms2, max(rss1, rss2)
+
+    def rm_force(self, name):
+        return self.ok(self.x("delete", "-f", name), "delete -f")
+
+    def exec_true(self, name):
+        return self.ok(self.x("exec", name, "true"), "exec")
+
+    def ps(self):
+        return self.ok(self.x("list"), "list")
+
+    def status(self, name):
+        return json.loads(self.q("state", name))
+
+    def pid_of(self, name):
+        return int(self.status(name).get("pid") or 0)
+
+    def stop(self, name):
+        """kill TERM, wait for the process to end, then `state` until it
+        says stopped (one call, normally). Timed as a whole."""
+        pid = self.pid_of(name)
+        t0 = time.perf_counter()
+        _, rss = self.ok(self.x("kill", name, "TERM"), "kill TERM")
+        if not wait_pidfd(pid, 30):
+            raise Failed(f"{self.name}: container did not end within 30 s of SIGTERM")
+        for _ in range(200):
+            r = self.b.sp.run(self.argv + ["state", name], ns=self.ns, capture=True)
+            self.ok(r, "state")
+            rss = max(rss, r.rss)
+            if json.loads(r.out).get("status") == "stopped":
+                break
+        else:
+            raise Failed(f"{self.name}: state never said stopped")
+        return (time.perf_counter() - t0) * 1000.0, rss
+
+    def wait_ended(self, name):
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            if self.status(name).get("status") == "stopped":
+                return
+            time.sleep(0.002)
+        raise Failed(f"{self.name}: {name} did not stop")
+
+    def rm(self, name):
+        return self.ok(self.x("delete", name), "delete")
+
+    def cleanup(self):
+        leftovers = []
+        try:
+            ids = self.q("list", "-q").split()
+        except Failed as e:
+            return [str(e)]
+        for cid in ids:
+            r = self.x("delete", "-f", cid, timeout=30)
+            if r.rc != 0:
+                leftovers.append(f"{self.name} delete -f {cid}: {r.err.strip()}")
+        return leftovers
+
+
+class Podman(Tool):
+    name = "podman"
+    has_monitor = True
+    image = "localhost/bench-busybox"
+
+    def __init__(self, bench, binary):
+        super().__init__(bench)
+        self.binary = binary
+        self.base = os.path.join(bench.tmp, "podman")
+        self.argv = [
+            binary,
+            "--root", os.path.join(self.base, "root"),
+            "--runroot", os.path.join(self.base, "run"),
+            "--tmpdir", os.path.join(self.base, "tmp"),
+            "--cgroup-manager=cgroupfs",
+            "--events-backend=file",
+            "--runtime", "runc",
+        ]
+        self.cgroup_parent = f"/{bench.tag}-podman"
+        self.runflags = [
+            "--network", "none",
+            "--ulimit", "nofile=20000:20000",
+            "--ulimit", "nproc=32768:32768",
+            "--cgroup-parent", self.cgroup_parent,
+            "--pull", "never",
+        ]
+
+    def version(self):
+        v = first_line(self.b.sp.run([self.binary, "--version"], capture=True).out)
+        conmon = shutil.which("conmon")
+        if conmon:
+            v += ", " + first_line(self.b.sp.run([conmon, "--version"], capture=True).out)
+        return v + ", OCI runtime runc"
+
+    def prepare(self):
+        rootfs = self.b.md.rootfs
+        cmd = f"tar -C {shlex.quote(rootfs)} -c . | {shlex.join(self.argv)} import - {self.image}"
+        r = self.b.sp.run(["/bin/sh", "-c", cmd], timeout=300)
+        self.ok(r, "import")
+
+    def lifecycle(self, i):
+        return self.ok(self.x("run", "--rm", *self.runflags, self.image, "true"), "run --rm")
+
+    def start(self, name, kind):
+        return self.ok(self.x("run", "-d", "--name", name, *self.runflags, self.image, *CMDS[kind]), "run -d")
+
+    def rm_force(self, name):
+        return self.ok(self.x("rm", "-f", "-t", "0", name), "rm -f -t 0")
+
+    def exec_true(self, name):
+        return self.ok(self.x("exec", name, "true"), "exec")
+
+    def ps(self):
+        return self.ok(self.x("ps"), "ps")
+
+    def pid_of(self, name):
+        return int(self.q("inspect", "--format", "{{.State.Pid}}", name).strip() or 0)
+
+    def stop(self, name):
+        return self.ok(self.x("stop", name, timeout=30), "stop")
+
+    def wait_ended(self, name):
+        self.ok(self.x("wait", name, timeout=30), "wait")
+
+    def rm(self, name):
+        return self.ok(self.x("rm", name), "rm")
+
+    def monitor_pids(self):
+        marker = os.path.join(self.base, "root")
+        out = []
+        for p in all_pids():
+            c = cmdline(p)
+            if c and os.path.basename(c[0]) == "conmon" and any(marker in a for a in c):
+                out.append(p)
+        return out
+
+    def cleanup(self):
+        leftovers = []
+        r = self.x("rm", "-a", "-f", "-t", "0", timeout=120)
+        if r.rc != 0:
+            leftovers.append(f"podman rm -af: {r.err.strip()}")
+        self.x("rmi", "-a", "-f", timeout=120)
+        return leftovers
+
+
+# --------------------------------------------------------------------------
+# Statistics and tables
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+
+def fmt_ratio(v):
+    return "-" if v is None else f"{v:.2f}x"
+
+
+class Series:
+    """Samples of one operation: {tool: {iteration: (ms, rss)}}."""
+
+    def __init__(self, key, title, what):
+        self.key, self.title, self.what = key, title, what
+        self.samples = {}
+        self.failed = {}
+        self.n = 0
+        self.warmup = 0
+
+    def add(self, tool, i, ms, rss):
+        self.samples.setdefault(tool, {})[i] = (ms, rss)
+
+    def ms(self, tool):
+        return [v[0] for v in self.samples.get(tool, {}).values()]
+
+    def rss(self, tool):
+        return [v[1] for v in self.samples.get(tool, {}).values()]
+
+    def ratio(self, tool):
+        md = self.samples.get("mydocker", {})
+        other = self.samples.get(tool, {})
+        rs = [md[i][0] / other[i][0] for i in md if i in other and other[i][0] > 0]
+        return med(rs), len(rs)
+
+
+def render(rows, header, markdown):
+    if markdown:
+        def numeric(i):
+            cells = [r[i] for r in rows if r[i] not in ("-", "")]
+            return bool(cells) and all(re.fullmatch(r"[\d.]+x?", c) for c in cells)
+        align = ["---:" if numeric(i) else ":---" for i in range(len(header))]
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(out)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+# --------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tag = f"mdb{os.getpid()}"
+        self.tmp = tempfile.mkdtemp(prefix="mydocker-bench-")  # short: podman wants runroot < 50 chars
+        self.crun_ns = None
+        if "crun" in args.peers and shutil.which("crun") and is_hybrid():
+            try:
+                self.crun_ns = make_crun_namespace()
+            except Failed as e:
+                self.crun_ns_error = str(e)
+        try:
+            self.sp = Spawner(self.tmp, self.crun_ns)
+        except Failed:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        self.tools = []
+        self.skipped = []  # (tool, reason)
+        self.series = []
+        self.memory = {}  # (tool, label) -> dict
+        self.failed_mydocker = []
+        self.md = None
+        self.leftovers = []
+        self.cg_snapshot = self.mydocker_cgroups()
+        self.baseline_ms = None
+        self.versions = []
+
+    # ---- setup
+
+    def setup(self):
+        a = self.args
+        self.md = MyDocker(self, a.mydocker)
+        log(f"[setup] private dirs under {self.tmp}")
+        self.md.prepare()
+        shutil.copytree(self.md.rootfs, os.path.join(self.tmp, "oci-rootfs"), symlinks=True)
+        self.tools = [self.md]
+        for peer in a.peers:
+            binary = shutil.which(peer)
+            if not binary:
+                reasons = dict(ln.split("=", 1) for ln in os.environ.get("BENCH_SKIP_REASONS", "").splitlines() if "=" in ln)
+                self.skipped.append((peer, reasons.get(peer, "not installed")))
+                continue
+            try:
+                if peer == "crun":
+                    if is_hybrid() and self.crun_ns is None:
+                        raise Failed(getattr(self, "crun_ns_error", "no private mount namespace for crun"))
+                    tool = Oci(self, "crun", binary, ns=self.crun_ns is not None)
+                elif peer == "runc":
+                    tool = Oci(self, "runc", binary)
+                else:
+                    if not shutil.which("runc"):
+                        raise Failed("podman is run with --runtime runc, and runc is missing")
+                    tool = Podman(self, binary)
+                log(f"[setup] {peer}: preparing")
+                tool.prepare()
+                # Smoke test: one full lifecycle.
+                tool.lifecycle(0)
+                self.tools.append(tool)
+            except Failed as e:
+                self.skipped.append((peer, f"smoke test failed: {e}"))
+                log(f"[setup] SKIP {peer}: {e}")
+        # The harness floor: fork+exec+wait4 of /bin/true from here.
+        t = [self.sp.run(["/bin/true"]).ms for _ in range(20)]
+        self.baseline_ms = med(t)
+        self.versions = [(t.name, t.version()) for t in self.tools]
+
+    # ---- running
+
+    def paired(self, key, title, what, fn, n=None, warmup=None, tools=None):
+        """Run fn(tool, i) for every tool in every iteration, rotating the order."""
+        a = self.args
+        n = a.n if n is None else n
+        warmup = a.warmup if warmup is None else warmup
+        s = Series(key, title, what)
+        s.n, s.warmup = n, warmup
+        tools = list(tools if tools is not None else self.tools)
+        log(f"[{key}] {title}: {n} iterations after {warmup} warm-up")
+        for i in range(warmup + n):
+            k = i % len(tools)
+            for t in tools[k:] + tools[:k]:
+                if t.name in s.failed:
+                    continue
+                try:
+                    ms, rss = fn(t, i)
+                except Failed as e:
+                    self.fail(s, t, e)
+                    continue
+                if i >= warmup:
+                    s.add(t.name, i, ms, rss)
+        self.series.append(s)
+        return s
+
+    def fail(self, series, tool, err):
+        msg = str(err).strip().replace("\n", " ")[:400]
+        series.failed[tool.name] = msg
+        log(f"[{series.key}] {tool.name} FAILED: {msg}")
+        if tool.name == "mydocker":
+            self.failed_mydocker.append(f"{series.key}: {msg}")
+        try:
+            tool.cleanup()
+        except Failed:
+            pass
+
+    def name(self, t, what, i):
+        return f"{self.tag}-{t.name}-{what}{i}"
+
+    def setup_containers(self, what, count, kind="sleep", tools=None):
+        """Start `count` containers per tool (untimed); returns {tool: [names]} for those that worked."""
+        started = {}
+        for t in tools or self.tools:
+            names = []
+            try:
+                for j in range(count):
+                    nm = self.name(t, what, j)
+                    t.start(nm, kind)
+                    names.append(nm)
+                started[t.name] = names
+            except Failed as e:
+                log(f"[{what}] {t.name}: could not start containers: {e}")
+                self.skipped_op(t, what, e)
+                for nm in names:
+                    self.quiet_rm(t, nm)
+        return started
+
+    def skipped_op(self, t, what, e):
+        if t.name == "mydocker":
+            self.failed_mydocker.append(f"{what}: {e}")
+
+    def quiet_rm(self, t, name):
+        try:
+            t.rm_force(name)
+        except Failed as e:
+            log(f"  warning: {t.name}: removing {name}: {e}")
+
+    def teardown(self, started):
+        for t in self.tools:
+            for nm in started.get(t.name, []):
+                self.quiet_rm(t, nm)
+
+    def op_lifecycle(self):
+        self.paired("lifecycle", "full lifecycle of `true`",
+                    {"mydocker": "mydocker run --rm true",
+                     "crun": "crun run -b BUNDLE ID (run deletes it on exit)",
+                     "runc": "runc run -b BUNDLE ID (run deletes it on exit)",
+                     "podman": "podman run --rm --network none IMAGE true"},
+                    lambda t, i: t.lifecycle(i))
+
+    def op_detached(self):
+        def fn(t, i):
+            nm = self.name(t, "d", i)
+            try:
+                return t.start(nm, "sleep")
+            finally:
+                self.quiet_rm(t, nm)
+        self.paired("detached", "detached start of `sleep 1000`, until the command returns", {
+            "mydocker": "mydocker run -d --name N sleep 1000",
+            "crun": "crun create -b BUNDLE ID + crun start ID",
+            "runc": "runc create -b BUNDLE ID + runc start ID",
+            "podman": "podman run -d --name N IMAGE sleep 1000"}, fn)
+
+    def op_exec(self):
+        started = self.setup_containers("x", 1)
+        try:
+            live = [t for t in self.tools if t.name in started]
+            self.paired("exec", "exec `true` in a running container", {
+                "mydocker": "mydocker exec N true", "crun": "crun exec ID true",
+                "runc": "runc exec ID true", "podman": "podman exec N true"},
+                lambda t, i: t.exec_true(started[t.name][0]), tools=live)
+        finally:
+            self.teardown(started)
+
+    def sample_monitors(self, label, count):
+        for t in self.tools:
+            if not t.has_monitor:
+                continue
+            pids = t.monitor_pids()
+            if not pids:
+                continue
+            rss = [kib(proc_status(p).get("VmRSS")) for p in pids]
+            pss = [pss_kib(p) for p in pids]
+            rss = [v for v in rss if v is not None]
+            pss = [v for v in pss if v is not None]
+            try:
+                comm = os.path.basename(os.readlink(f"/proc/{pids[0]}/exe"))
+            except OSError:
+                comm = "?"
+            self.memory[(t.name, label)] = {
+                "count": len(pids), "containers": count, "comm": comm,
+                "rss_med": med(rss), "pss_med": med(pss), "pss_sum": sum(pss),
+            }
+
+    def op_ps(self):
+        K = self.args.containers
+        started = self.setup_containers("p", 1)
+        try:
+            live = [t for t in self.tools if t.name in started]
+            desc = {"mydocker": "mydocker ps", "crun": "crun list", "runc": "runc list", "podman": "podman ps"}
+            self.paired("ps1", "ps with 1 running container", desc, lambda t, i: t.ps(), tools=live)
+            self.sample_monitors("1 running", 1)
+            for t in live:
+                try:
+                    for j in range(1, K):
+                        nm = self.name(t, "p", j)
+                        t.start(nm, "sleep")
+                        started[t.name].append(nm)
+                except Failed as e:
+                    log(f"[ps] {t.name}: could not start {K} containers: {e}")
+                    self.skipped_op(t, "ps", e)
+            live = [t for t in live if len(started[t.name]) == K]
+            self.sample_monitors(f"{K} running", K)
+            self.paired(f"ps{K}", f"ps with {K} running containers", desc, lambda t, i: t.ps(), tools=live)
+        finally:
+            self.teardown(started)
+
+    def op_stop(self):
+        def fn(t, i):
+            nm = self.name(t, "s", i)
+            t.start(nm, "trap")
+            try:
+                pid = t.pid_of(nm)
+                deadline = time.perf_counter() + 10
+                while not sigterm_caught(pid):  # the trap is set: TERM will be acted on
+                    if time.perf_counter() > deadline:
+                        raise Failed(f"{t.name}: container never trapped SIGTERM")
+                    time.sleep(0.001)
+                return t.stop(nm)
+            finally:
+                self.quiet_rm(t, nm)
+        self.paired("stop", "stop a container that exits on SIGTERM", {
+            "mydocker": "mydocker stop N",
+            "crun": "crun kill ID TERM, wait for exit, crun state ID until stopped",
+            "runc": "runc kill ID TERM, wait for exit, runc state ID until stopped",
+            "podman": "podman stop N"}, fn)
+
+    def op_rm(self):
+        def fn(t, i):
+            nm = self.name(t, "r", i)
+            t.start(nm, "true")
+            try:
+                t.wait_ended(nm)
+            except Failed:
+                self.quiet_rm(t, nm)
+                raise
+            return t.rm(nm)
+        self.paired("rm", "rm of a container that has ended", {
+            "mydocker": "mydocker rm N", "crun": "crun delete ID",
+            "runc": "runc delete ID", "podman": "podman rm N"}, fn)
+
+    def op_bulk(self):
+        K = self.args.containers
+        rm_series = Series(f"bulk-rm{K}", f"remove {K} running containers one after another (total)", {
+            "mydocker": f"{K} x mydocker rm -f N", "crun": f"{K} x crun delete -f ID",
+            "runc": f"{K} x runc delete -f ID", "podman": f"{K} x podman rm -f -t 0 N"})
+        rm_series.n, rm_series.warmup = self.args.bulk_n, 0
+
+        def fn(t, i):
+            names = [self.name(t, f"b{i}-", j) for j in range(K)]
+            total, rss, done = 0.0, 0, []
+            try:
+                for nm in names:
+                    ms, r = t.start(nm, "sleep")
+                    done.append(nm)
+                    total += ms
+                    rss = max(rss, r)
+                rt = 0.0
+                while done:
+                    ms, _ = t.rm_force(done[0])
+                    done.pop(0)
+                    rt += ms
+                rm_series.add(t.name, i, rt, 0)
+                return total, rss
+            finally:
+                for nm in done:
+                    self.quiet_rm(t, nm)
+
+        s = self.paired(f"bulk{K}", f"start {K} detached containers one after another (total)", {
+            "mydocker": f"{K} x mydocker run -d --name N sleep 1000", "crun": f"{K} x crun create + start",
+            "runc": f"{K} x runc create + start", "podman": f"{K} x podman run -d IMAGE sleep 1000"},
+            fn, n=self.args.bulk_n, warmup=0)
+        rm_series.failed = dict(s.failed)
+        self.series.append(rm_series)
+
+    # ---- cleanup
+
+    @staticmethod
+    def mydocker_cgroups():
+        out = set()
+        base = "/sys/fs/cgroup"
+        try:
+            hier = os.listdir(base)
+        except OSError:
+            return out
+        for h in hier:
+            d = os.path.join(base, h, "mydocker")
+            if os.path.isdir(d):
+                out |= {os.path.join(d, e) for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))}
+        return out
+
+    def own_cgroup_dirs(self):
+        """Where cgroups named after our tag may be: the root of every
+        hierarchy, and our own cgroup in each (runc creates relative ones)."""
+        dirs = set()
+        base = "/sys/fs/cgroup"
+        own = {}
+        try:
+            with open("/proc/self/cgroup") as f:
+                for line in f:
+                    _, ctrls, path = line.rstrip("\n").split(":", 2)
+                    own[ctrls] = path
+        except OSError:
+            pass
+        for h in os.listdir(base):
+            hd = os.path.join(base, h)
+            if not os.path.isdir(hd):
+                continue
+            dirs.add(hd)
+            for ctrls, path in own.items():
+                names = ctrls.split(",") if ctrls else ["unified"]
+                names = [n.replace("name=", "") for n in names]
+                if h in names and path != "/":
+                    dirs.add(os.path.join(hd, path.lstrip("/")))
+        return dirs
+
+    def sweep_cgroups(self, report):
+        for d in self.own_cgroup_dirs():
+            try:
+                entries = os.listdir(d)
+            except OSError:
+                continue
+            for e in entries:
+                if not e.startswith(self.tag):
+                    continue
+                top = os.path.join(d, e)
+                subdirs = [root for root, _, _ in os.walk(top)]
+                for sub in sorted(subdirs, key=len, reverse=True):
+                    try:
+                        with open(os.path.join(sub, "cgroup.procs")) as f:
+                            for p in f.read().split():
+                                try:
+                                    os.kill(int(p), signal.SIGKILL)
+                                    report.append(f"killed pid {p} left in cgroup {sub}")
+                                except ProcessLookupError:
+                                    pass
+                    except OSError:
+                        pass
+                    for _ in range(50):
+                        try:
+                            os.rmdir(sub)
+                            break
+                        except FileNotFoundError:
+                            break
+                        except OSError:
+                            time.sleep(0.02)
+                    else:
+                        report.append(f"could not remove cgroup {sub}")
+                # Podman's parent (--cgroup-parent) is expected to stay; the rest is a leak.
+                if not e.endswith("-podman"):
+                    report.append(f"removed leftover cgroup {top}")
+
+    def cleanup(self):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log("[cleanup] removing every container, mount and cgroup this run made")
+        report = []
+        # Commands still running (after Ctrl-C): give them a moment, then kill their group.
+        self.sp.cleaning = True
+        for t in reversed(self.tools):
+            try:
+                report += t.cleanup()
+            except Exception as e:  # noqa: BLE001 - keep cleaning
+                report.append(f"{t.name} cleanup: {e}")
+        # Processes whose command line names our private dirs: monitors, conmon.
+        for p in all_pids():
+            if p in (os.getpid(), self.sp.proc.pid):
+                continue
+            if any(self.tmp in a for a in cmdline(p)):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    report.append(f"killed leftover process {p}: {' '.join(cmdline(p))[:120]}")
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.1)
+        self.sweep_cgroups(report)
+        # Mounts under our private dirs (container rootfs overlays...).
+        for f in sorted(mountinfo(), key=lambda f: -len(f[4])):
+            mp = unescape_mount(f[4])
+            if mp.startswith(self.tmp + "/"):
+                r = libc.umount2(mp.encode(), MNT_DETACH)
+                report.append(f"unmounted leftover {mp}" + ("" if r == 0 else " (failed)"))
+        new_md = {d for d in self.mydocker_cgroups() - self.cg_snapshot if os.path.isdir(d)}
+        if new_md and self.md is not None:
+            # mydocker names cgroups mydocker/<id>; those of ours are gone with
+            # our containers. Others may belong to someone else's run: report only.
+            report.append("cgroups under mydocker/ that appeared during the run and are still there "
+                          f"(maybe another user's): {sorted(new_md)[:5]}")
+        self.sp.close()
+        if self.crun_ns is not None:
+            os.close(self.crun_ns)
+            self.crun_ns = None
+        if self.args.keep:
+            log(f"[cleanup] keeping {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if os.path.exists(self.tmp):
+                report.append(f"could not remove {self.tmp}")
+        self.leftovers = report
+        for line in report:
+            log(f"[cleanup] {line}")
+        if not report:
+            log("[cleanup] nothing left behind")
+
+    # ---- output
+
+    def machine(self):
+        info = []
+        uname = platform.uname()
+        info.append(("date", time.strftime("%Y-%m-%d %H:%M %Z")))
+        info.append(("kernel", f"{uname.system} {uname.release} ({uname.machine})"))
+        info.append(("nproc", str(os.cpu_count())))
+        cpu = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+        except OSError:
+            pass
+        info.append(("cpu", cpu or "?"))
+        try:
+            with open("/proc/meminfo") as f:
+                mem = int(f.readline().split()[1]) // 1024
+            info.append(("memory", f"{mem} MiB"))
+        except OSError:
+            pass
+        try:
+            with open("/etc/debian_version") as f:
+                info.append(("os", "Debian " + f.read().strip()))
+        except OSError:
+            pass
+        info.append(("cgroups", "hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified)" if is_hybrid() else "not hybrid"))
+        info.append(("load at start", self.load_start))
+        info.append(("load at end", " ".join(open("/proc/loadavg").read().split()[:3])))
+        info += self.versions
+        for name, why in self.skipped:
+            info.append((name, f"SKIPPED: {why}"))
+        info.append(("harness floor", f"{fmt_ms(self.baseline_ms)} ms median to fork+exec+wait /bin/true"))
+        return info
+
+    def report(self, markdown):
+        names = [t.name for t in self.tools]
+        out = []
+        h = (lambda s: f"### {s}") if markdown else (lambda s: f"== {s}")
+        a = self.args
+        out.append(h("Machine"))
+        rows = [[k, v] for k, v in self.machine()]
+        out.append(render(rows, ["", ""], markdown) if markdown else "\n".join(f"{k:>14}: {v}" for k, v in rows))
+        out.append("")
+        out.append(f"N = {a.n} paired iterations after {a.warmup} warm-up (bulk: {a.bulk_n}, no warm-up); "
+                   f"{a.containers} containers for ps/bulk. Ratio = median over iterations of "
+                   "mydocker_ms / tool_ms in the same iteration; < 1 means mydocker is faster.")
+        out.append("")
+        for s in self.series:
+            out.append(h(s.title))
+            rows = []
+            for nm in names:
+                ms = s.ms(nm)
+                if nm in s.failed and not ms:
+                    rows.append([nm, "-", "-", "-", f"failed: {s.failed[nm][:120]}"])
+                    continue
+                if not ms:
+                    continue
+                ratio = "1.00x" if nm == "mydocker" else fmt_ratio(s.ratio(nm)[0])
+                rows.append([nm, fmt_ms(med(ms)), fmt_ms(min(ms)), ratio, s.what.get(nm, "")])
+            out.append(render(rows, ["tool", "median ms", "min ms", "mydocker/tool", "command"], markdown))
+            out.append("")
+        # Memory
+        out.append(h("Peak RSS of the CLI per command (KiB, median; wait4 ru_maxrss = /usr/bin/time %M)"))
+        rows = []
+        for s in self.series:
+            if s.key.startswith("bulk-rm"):
+                continue
+            rows.append([s.key] + [str(int(med(s.rss(nm)))) if s.rss(nm) else "-" for nm in names])
+        out.append(render(rows, ["operation"] + names, markdown))
+        out.append("")
+        out.append(h("Resident memory per running container beyond its own processes (KiB)"))
+        rows = []
+        for (tool, label), m in sorted(self.memory.items()):
+            who = f"monitor ({m['comm']})" if tool == "mydocker" else m["comm"]
+            rows.append([tool, who, label, str(m["count"]), fmt_kib(m["rss_med"]), fmt_kib(m["pss_med"]),
+                         fmt_kib(m["pss_sum"] / max(1, m["containers"]))])
+        for t in self.tools:
+            if not t.has_monitor:
+                rows.append([t.name, "none (no per-container process)", "-", "0", "0", "0", "0"])
+        out.append(render(rows, ["tool", "process", "when", "count", "RSS med", "PSS med", "PSS total/container"], markdown))
+        out.append("")
+        out.append(h("Targets"))
+        out += [("- " if markdown else "  ") + line for line in self.targets()]
+        if self.leftovers:
+            out.append("")
+            out.append(h("Cleanup"))
+            out += [("- " if markdown else "  ") + line for line in self.leftovers]
+        return "\n".join(out)
+
+    def find(self, key):
+        return next((s for s in self.series if s.key == key), None)
+
+    def targets(self):
+        lines = []
+        K = self.args.containers
+
+        def vs(key, peer, label, limit):
+            s = self.find(key)
+            if s is None:
+                lines.append(f"NOT RUN: {label}")
+                return
+            if not s.ms("mydocker") or not s.ms(peer):
+                lines.append(f"NOT MEASURED: {label} (a tool was skipped or failed)")
+                return
+            r, _ = s.ratio(peer)
+            verdict = "MET" if r <= limit else "MISSED"
+            lines.append(f"{verdict}: {label}: {r:.3f}x (mydocker {fmt_ms(med(s.ms('mydocker')))} ms vs "
+                         f"{peer} {fmt_ms(med(s.ms(peer)))} ms median; target <= {limit:.2f}x)")
+
+        vs("lifecycle", "crun", "lifecycle <= 1.0x crun", 1.0)
+        vs("detached", "crun", "detached start <= 1.0x crun create+start", 1.0)
+        vs("exec", "crun", "exec <= 1.0x crun exec", 1.0)
+        vs(f"ps{K}", "crun", f"ps with {K} <= 1.0x crun list", 1.0)
+        for s in self.series:
+            vs(s.key, "podman", f"{s.key} >= 10x faster than podman", 0.1)
+        peaks = [(s.key, med(s.rss("mydocker"))) for s in self.series if s.rss("mydocker") and not s.key.startswith("bulk-rm")]
+        if peaks:
+            worst = max(peaks, key=lambda p: p[1])
+            verdict = "MET" if worst[1] <= 4096 else "MISSED"
+            lines.append(f"{verdict}: CLI peak RSS <= 4 MiB: worst {worst[1] / 1024:.1f} MiB ({worst[0]}); "
+                         f"best {min(p[1] for p in peaks) / 1024:.1f} MiB")
+        mons = [(label, m) for (tool, label), m in self.memory.items() if tool == "mydocker"]
+        if mons:
+            for label, m in sorted(mons):
+                verdict = "MET" if m["rss_med"] <= 1024 else "MISSED"
+                lines.append(f"{verdict}: monitor <= 1 MiB resident ({label}): RSS {m['rss_med']:.0f} KiB, "
+                             f"PSS {m['pss_med']:.0f} KiB per monitor ({m['comm']})")
+        return lines
+
+
+def fmt_kib(v):
+    return "-" if v is None else str(int(round(v)))
+
+
+def write_doc(path, text):
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    body = f"{begin}\n<!-- Generated by benches/compare.sh --write-doc; edits here are overwritten. -->\n\n{text}\n\n{end}"
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = f.read()
+        if begin in doc and end in doc:
+            doc = doc[: doc.index(begin)] + body + doc[doc.index(end) + len(end):]
+        else:
+            doc = doc.rstrip("\n") + "\n\n## Results\n\n" + body + "\n"
+    else:
+        doc = "# Performance\n\n## Results\n\n" + body + "\n"
+    with open(path, "w") as f:
+        f.write(doc)
+    log(f"[doc] wrote results into {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke test: N=3, 1 warm-up, 3 containers, 1 bulk round")
+    ap.add_argument("-n", type=int, help="paired iterations per operation (default 30)")
+    ap.add_argument("--warmup", type=int, help="warm-up iterations, discarded (default 3)")
+    ap.add_argument("--containers", type=int, help="containers for `ps` and bulk start/rm (default 50)")
+    ap.add_argument("--bulk-n", type=int, help="rounds of bulk start/rm (default 5)")
+    ap.add_argument("--ops", default=",".join(OPS), help=f"comma-separated subset of: {','.join(OPS)}")
+    ap.add_argument("--peers", default="crun,runc,podman", help="comma-separated subset of crun,runc,podman ('' for none)")
+    ap.add_argument("--mydocker", default=os.path.join(REPO, "target", "release", "mydocker"))
+    ap.add_argument("--write-doc", action="store_true", help="regenerate the results section of docs/performance.md")
+    ap.add_argument("--doc", default=os.path.join(REPO, "docs", "performance.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the private temp dir (debugging)")
+    a = ap.parse_args()
+    q = a.quick
+    a.n = a.n if a.n is not None else (3 if q else 30)
+    a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
+    a.containers = a.containers if a.containers is not None else (3 if q else 50)
+    a.bulk_n = a.bulk_n if a.bulk_n is not None else (1 if q else 5)
+    a.peers = [p for p in a.peers.split(",") if p]
+    a.ops = [o.strip() for o in a.ops.split(",") if o.strip()]
+    for o in a.ops:
+        if o not in OPS:
+            ap.error(f"unknown op {o!r}; choose from {','.join(OPS)}")
+    for p in a.peers:
+        if p not in ("crun", "runc", "podman"):
+            ap.error(f"unknown peer {p!r}")
+    if os.geteuid() != 0:
+        ap.error("must run as root (containers, mounts, cgroups)")
+    if not os.access(a.mydocker, os.X_OK):
+        ap.error(f"no mydocker binary at {a.mydocker} (cargo build --release)")
+
+    def on_signal(signum, frame):
+        global INTERRUPTED
+        if not INTERRUPTED:
+            log(f"\n[signal {signum}] stopping after the current command, then cleaning up")
+        INTERRUPTED = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    try:
+        b = Bench(a)
+    except Failed as e:
+        print(f"compare: {e}", file=sys.stderr)
+        return 1
+    b.load_start = " ".join(open("/proc/loadavg").read().split()[:3])
+    interrupted = False
+    try:
+        b.setup()
+        for op in a.ops:
+            getattr(b, f"op_{op}")()
+    except KeyboardInterrupt:
+        interrupted = True
+        log("\ninterrupted")
+    except Failed as e:
+        b.failed_mydocker.append(str(e))
+        log(f"FAILED: {e}")
+    finally:
+        b.cleanup()
+    if interrupted:
+        return 130
+    text = b.report(markdown=False)
+    print(text)
+    if b.skipped:
+        print()
+        for name, why in b.skipped:
+            print(f"skipped {name}: {why}")
+    if a.write_doc:
+        write_doc(a.doc, b.report(markdown=True))
+    if b.failed_mydocker:
+        print("\nmydocker FAILED:\n  " + "\n  ".join(b.failed_mydocker))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
