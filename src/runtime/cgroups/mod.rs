@@ -6,6 +6,7 @@
 //! container joins every hierarchy; each limit is written to the hierarchy that
 //! owns its controller, in that version's file format (`v1.rs`, `v2.rs`).
 
+mod devices_bpf;
 mod v1;
 mod v2;
 
@@ -43,7 +44,7 @@ pub struct Limits {
     #[serde(default)]
     pub pids: Option<i64>,
     /// Device access rules ("c 1:3 rwm"): everything else is denied. Enforced
-    /// by the v1 devices controller; cgroup v2 needs a BPF program (not yet).
+    /// by the v1 devices controller and, on cgroup v2, a BPF device filter.
     #[serde(default)]
     pub devices: Option<Vec<String>>,
 }
@@ -218,19 +219,19 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Deny every device but the allowed ones (v1 devices controller).
+    /// Deny every device but the allowed ones: the v1 devices controller where
+    /// there is one, and a BPF device filter on every v2 hierarchy (v2 has no
+    /// devices controller; on a hybrid host both apply).
     fn restrict_devices(&self, name: &str, limits: &Limits) -> Result<()> {
         let Some(rules) = &limits.devices else { return Ok(()) };
-        match self.hierarchies.iter().find(|h| h.version == 1 && h.controllers.iter().any(|c| c == "devices"))
-        {
-            Some(h) => v1::restrict_devices(&h.mount.join(name), rules),
-            None => {
-                log::warn!(
-                    "device rules are not enforced: no cgroup v1 devices controller (v2 needs a BPF filter)"
-                );
-                Ok(())
+        for h in &self.hierarchies {
+            if h.version == 2 {
+                devices_bpf::attach(&h.mount.join(name), rules)?;
+            } else if h.controllers.iter().any(|c| c == "devices") {
+                v1::restrict_devices(&h.mount.join(name), rules)?;
             }
         }
+        Ok(())
     }
 
     /// How a new process joins cgroup `name` cheaply: the v1 `tasks` files it
@@ -435,7 +436,7 @@ mod tests {
         assert_eq!(read("cpuset/mydocker/abc/cpuset.cpus"), "1");
         assert_eq!(read("cpuset/mydocker/abc/cpuset.mems"), "0");
         assert_eq!(read("pids/mydocker/abc/pids.max"), "20");
-        // No devices hierarchy in this fake tree: the rules are skipped with a warning.
+        // No devices hierarchy in this fake tree: nothing enforces the rules here.
     }
 
     /// A temp dir standing in for a v2 /sys/fs/cgroup.
