@@ -302,7 +302,20 @@ class Tool:
         return []
 
 
-class MyDocker(Tool):
+class DockerLike(Tool):
+    """A tool with Docker's verbs for stop, wait and rm (mydocker, Podman)."""
+
+    def stop(self, name):
+        return self.ok(self.x("stop", name, timeout=30), "stop")
+
+    def wait_ended(self, name):
+        self.ok(self.x("wait", name, timeout=30), "wait")
+
+    def rm(self, name):
+        return self.ok(self.x("rm", name), "rm")
+
+
+class MyDocker(DockerLike):
     name = "mydocker"
     has_monitor = True
 
@@ -354,15 +367,6 @@ class MyDocker(Tool):
         if isinstance(rec, list):
             rec = rec[0]
         return int(rec.get("pid") or 0)
-
-    def stop(self, name):
-        return self.ok(self.x("stop", name, timeout=30), "stop")
-
-    def wait_ended(self, name):
-        self.ok(self.x("wait", name, timeout=30), "wait")
-
-    def rm(self, name):
-        return self.ok(self.x("rm", name), "rm")
 
     def monitor_pids(self):
         pids = []
@@ -499,7 +503,7 @@ class Oci(Tool):
         return leftovers
 
 
-class Podman(Tool):
+class Podman(DockerLike):
     name = "podman"
     has_monitor = True
     image = "localhost/bench-busybox"
@@ -556,15 +560,6 @@ class Podman(Tool):
 
     def pid_of(self, name):
         return int(self.q("inspect", "--format", "{{.State.Pid}}", name).strip() or 0)
-
-    def stop(self, name):
-        return self.ok(self.x("stop", name, timeout=30), "stop")
-
-    def wait_ended(self, name):
-        self.ok(self.x("wait", name, timeout=30), "wait")
-
-    def rm(self, name):
-        return self.ok(self.x("rm", name), "rm")
 
     def monitor_pids(self):
         marker = os.path.join(self.base, "root")
