@@ -303,12 +303,7 @@ fn the_monitor_is_small() {
     env.ok(&["run", "-d", "--name", "mon", "sleep", "100"]);
     let monitor = env.record("mon")["monitor_pid"].as_i64().unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).unwrap_or_default();
-    let rss_kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(u64::MAX);
+    let rss_kb: u64 = status_field(&status, "VmRSS").parse().unwrap_or(u64::MAX);
     assert!(rss_kb < 1024, "a waiting monitor stays under 1 MiB resident, has {rss_kb} kB");
     assert!(cmdline(monitor as i32).contains("mydocker-monitor"), "{}", cmdline(monitor as i32));
     env.finish();

@@ -6,14 +6,6 @@ use std::time::Duration;
 
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
-fn status_field(out: &str, field: &str) -> String {
-    out.lines()
-        .find(|l| l.starts_with(&format!("{field}:")))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 fn capabilities_are_dockers_default_and_adjustable() {
     let env = Env::new();

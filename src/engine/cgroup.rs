@@ -4,23 +4,8 @@ use super::{RhaiResult, at, from_dyn, rt, to_dyn};
 use crate::runtime::cgroups::{Cgroups, Limits};
 use rhai::Map;
 use rhai::plugin::*;
-use std::cell::OnceCell;
-
-thread_local! {
-    static HOST: OnceCell<Cgroups> = const { OnceCell::new() };
-}
-
 fn with_host<T>(f: impl FnOnce(&Cgroups) -> RhaiResult<T>) -> RhaiResult<T> {
-    HOST.with(|cell| {
-        if cell.get().is_none() {
-            let detected = rt(Cgroups::detect())?;
-            let _ = cell.set(detected);
-        }
-        match cell.get() {
-            Some(cg) => f(cg),
-            None => Err("cgroups not detected".into()),
-        }
-    })
+    f(rt(Cgroups::host())?)
 }
 
 fn limits(m: Map) -> RhaiResult<Limits> {

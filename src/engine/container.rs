@@ -14,6 +14,12 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct Handle(pub Rc<RefCell<Created>>);
 
+impl Handle {
+    fn new(created: Created) -> Handle {
+        Handle(Rc::new(RefCell::new(created)))
+    }
+}
+
 #[export_module]
 mod api {
     use super::*;
@@ -30,8 +36,7 @@ mod api {
     pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
             let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
-            let created = rt(process::create(&spec))?;
-            Ok(Handle(Rc::new(RefCell::new(created))))
+            rt(process::create(&spec)).map(Handle::new)
         })
     }
 
@@ -43,8 +48,7 @@ mod api {
     pub fn exec(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
             let spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
-            let created = rt(process::create_exec(&spec))?;
-            Ok(Handle(Rc::new(RefCell::new(created))))
+            rt(process::create_exec(&spec)).map(Handle::new)
         })
     }
 

@@ -166,7 +166,7 @@ struct CgroupJoin {
 impl CgroupJoin {
     fn prepare(name: Option<&str>) -> Result<CgroupJoin> {
         let Some(name) = name else { return Ok(CgroupJoin::default()) };
-        let plan = super::cgroups::Cgroups::detect()?.join_plan(name)?;
+        let plan = super::cgroups::Cgroups::host()?.join_plan(name)?;
         let mut join = CgroupJoin { other_procs: plan.other_procs, ..Default::default() };
         for p in plan.v1_tasks {
             join.v1_tasks.push(

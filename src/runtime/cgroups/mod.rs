@@ -81,6 +81,17 @@ impl Cgroups {
         Ok(Self::from_mountinfo(&text))
     }
 
+    /// The host's hierarchies, read once per process: `cgroup::create` and the
+    /// clone that places the init both need them.
+    pub fn host() -> Result<&'static Cgroups> {
+        static HOST: std::sync::OnceLock<Cgroups> = std::sync::OnceLock::new();
+        if let Some(cg) = HOST.get() {
+            return Ok(cg);
+        }
+        let detected = Self::detect()?;
+        Ok(HOST.get_or_init(|| detected))
+    }
+
     pub fn from_mountinfo(text: &str) -> Cgroups {
         let mut hierarchies = Vec::new();
         for line in text.lines() {
