@@ -74,6 +74,28 @@ pub fn to_dyn<T: serde::Serialize>(v: &T) -> RhaiResult<Dynamic> {
     rhai::serde::to_dynamic(v)
 }
 
+/// JSON as Rhai values, moving strings instead of going through serde's
+/// serializer: records are converted on every `ps`, so this is a hot path.
+pub fn json_to_dyn(v: serde_json::Value) -> Dynamic {
+    use serde_json::Value;
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => b.into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or(f64::NAN).into(),
+        },
+        Value::String(s) => s.into(),
+        Value::Array(a) => Dynamic::from_array(a.into_iter().map(json_to_dyn).collect()),
+        Value::Object(m) => record_to_dyn(m),
+    }
+}
+
+/// A JSON object (a container record) as a Rhai map.
+pub fn record_to_dyn(m: serde_json::Map<String, serde_json::Value>) -> Dynamic {
+    Dynamic::from_map(m.into_iter().map(|(k, v)| (k.into(), json_to_dyn(v))).collect())
+}
+
 pub fn from_dyn<T: serde::de::DeserializeOwned>(what: &str, v: Dynamic) -> RhaiResult<T> {
     rhai::serde::from_dynamic(&v).map_err(|e| {
         to_rhai(Error::invalid(format!("invalid {what}: {}", e.to_string().trim_end_matches('.'))))
@@ -295,5 +317,25 @@ fn report_in(script: &Script, msg: &str, pos: Position, source: Option<&str>) {
     if let Some(text) = text.lines().nth(line.saturating_sub(1)) {
         eprintln!("{line:>5} | {text}");
         eprintln!("{:>5} | {}^", "", " ".repeat(col.saturating_sub(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_becomes_the_same_rhai_values_as_serde_would_make() {
+        let v: serde_json::Value = serde_json::json!({
+            "name": "bird", "pid": 42, "big": u64::MAX, "ratio": 0.5, "ok": true,
+            "gone": null, "command": ["sh", "-c"], "limits": {"memory": 1024}
+        });
+        let direct = json_to_dyn(v.clone());
+        let via_serde = to_dyn(&v).expect("to_dynamic");
+        assert_eq!(direct.to_string(), via_serde.to_string());
+        let m = direct.cast::<Map>();
+        assert_eq!(m["pid"].as_int(), Ok(42));
+        assert!(m["gone"].is_unit());
+        assert_eq!(m["command"].clone().into_array().map(|a| a.len()), Ok(2));
     }
 }

@@ -1,6 +1,6 @@
 //! `state::` — the container state store under `--root`.
 
-use super::{RhaiResult, at, context, from_dyn, rt, to_dyn};
+use super::{RhaiResult, at, context, from_dyn, record_to_dyn, rt};
 use crate::runtime::state::{self, Record, Store};
 use rhai::Map;
 use rhai::plugin::*;
@@ -46,13 +46,13 @@ mod api {
     /// The record of container `name`; throws kind `not_found`.
     #[rhai_fn(return_raw)]
     pub fn load(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(store().load(name))?))
+        at(&ctx, || rt(store().load(name)).map(record_to_dyn))
     }
 
     /// Merge `patch` into the record under the container's lock; returns the new record.
     #[rhai_fn(return_raw)]
     pub fn update(ctx: NativeCallContext, name: &str, patch: Map) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(store().update(name, &super::record(patch)?))?))
+        at(&ctx, || rt(store().update(name, &super::record(patch)?)).map(record_to_dyn))
     }
 
     /// Merge `patch` only if the record's status is still `from`; true when applied.
@@ -64,7 +64,10 @@ mod api {
     /// Every record, oldest first. An unreadable one is `#{name, status: "Unknown", error}`.
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(store().list())?))
+        at(&ctx, || {
+            let records = rt(store().list())?;
+            Ok(Dynamic::from_array(records.into_iter().map(record_to_dyn).collect()))
+        })
     }
 
     /// The name of the container called `reference`, or with that id or unique id prefix.
@@ -91,7 +94,7 @@ mod api {
     /// `Stopped` when the record has `stop_requested`.
     #[rhai_fn(return_raw)]
     pub fn record_exit(ctx: NativeCallContext, name: &str, code: i64) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(store().record_exit(name, code as i32))?))
+        at(&ctx, || rt(store().record_exit(name, code as i32)).map(record_to_dyn))
     }
 }
 

@@ -70,7 +70,7 @@ mod api {
         at(&ctx, || {
             let v: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-            rhai::serde::to_dynamic(&v)
+            Ok(crate::engine::json_to_dyn(v))
         })
     }
 

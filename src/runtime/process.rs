@@ -1002,9 +1002,10 @@ pub fn stat(pid: i32) -> Option<(u64, char)> {
     if pid <= 0 {
         return None;
     }
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let bytes = super::sys::read_small(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
     // comm may contain spaces and parentheses: fields resume after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
+    let rest = text.get(text.rfind(')')? + 2..)?;
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
     let start = fields.nth(18)?.parse().ok()?;

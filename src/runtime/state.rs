@@ -103,7 +103,7 @@ impl Store {
     pub fn load(&self, name: &str) -> Result<Record> {
         validate_name(name)?;
         let path = self.dir(name).join(CONFIG);
-        let text = match fs::read(&path) {
+        let text = match super::sys::read_small(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::not_found(format!("no such container: {name}")));
@@ -188,7 +188,8 @@ impl Store {
                 self.sweep(&entry);
                 continue;
             }
-            if validate_name(&name).is_err() || !entry.path().is_dir() {
+            // d_type from getdents: no stat per container.
+            if validate_name(&name).is_err() || !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
             match self.load(&name) {

@@ -67,6 +67,28 @@ pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// The whole of a small file (a record, a /proc file): one open, reads into a
+/// page-sized buffer, close — `fs::read` would also `statx` for a size hint,
+/// which is a syscall per container on every `ps`.
+pub fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +117,17 @@ mod tests {
         let id = new_id().unwrap();
         assert_eq!(id.len(), 64);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn small_files_are_read_whole_whatever_their_size() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for len in [0usize, 10, 4096, 4097, 20000] {
+            let path = dir.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &data).expect("write");
+            assert_eq!(read_small(&path).expect("read"), data);
+        }
+        assert!(read_small(&dir.path().join("missing")).is_err());
     }
 }
