@@ -53,7 +53,9 @@ if [[ -z $bin ]]; then
     # Once more on failure: a concurrent cargo run in the same target dir can break one build.
     (cd "$repo" && { cargo build --release --quiet || { sleep 5; cargo build --release --quiet; }; }) ||
         { say "mydocker build failed"; exit 1; }
-    bin=$repo/target/release/mydocker
+    # .cargo/config.toml names the build target (static linking needs one).
+    triple=$(sed -n 's/^target = "\(.*\)"/\1/p' "$repo/.cargo/config.toml" 2>/dev/null || true)
+    bin=$repo/target/${triple:+$triple/}release/mydocker
 fi
 [[ -x $bin ]] || { say "no mydocker binary at $bin"; exit 1; }
 

@@ -12,4 +12,5 @@ if ! command -v perf >/dev/null; then
         { echo "profile.sh: perf is missing and linux-perf could not be installed" >&2; exit 1; }
 fi
 (cd "$repo" && cargo build --profile profiling --quiet)
-exec python3 "$here/profile.py" --binary "$repo/target/profiling/mydocker" "$@"
+triple=$(sed -n 's/^target = "\(.*\)"/\1/p' "$repo/.cargo/config.toml" 2>/dev/null || true)
+exec python3 "$here/profile.py" --binary "$repo/target/${triple:+$triple/}profiling/mydocker" "$@"

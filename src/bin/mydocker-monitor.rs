@@ -1,20 +1,34 @@
-//! mydocker-monitor: the parent of a detached container's init.
+//! mydocker-monitor: the parent of a detached container's init, and the last
+//! step of every exec into a container.
 //!
 //! `mydocker-monitor MYDOCKER PID ARGS...` waits for child PID to end, then
 //! execs `MYDOCKER __monitor-exit CODE ARGS...`, which records the exit (and
 //! removes the container for `--rm`). `mydocker` re-execs this right after
 //! cloning the init, so the init stays its child.
 //!
+//! Called `mydocker-exec` (argv[0]), it is the exec trampoline (see
+//! `runtime::exec_helper`): `mydocker-exec SOCK N PATH1..PATHN ARGV...` runs
+//! from a sealed memfd inside the container and execs the first PATH that the
+//! kernel accepts with ARGV, exactly as mydocker's own PATH search would; on
+//! failure it sends the error to mydocker over SOCK and exits 126 or 127.
+//! Because the container's command is exec'd by this sealed copy, never by the
+//! host's mydocker binary, `#!/proc/self/exe` in the container cannot reach a
+//! host file (CVE-2019-5736).
+//!
 //! It sleeps in wait4 for the container's whole life, so what it keeps resident
 //! is what each running container costs the host: it uses no std and no libc —
-//! three raw system calls from its own entry point — and links statically,
+//! a few raw system calls from its own entry point — and links statically,
 //! which keeps it to a few pages.
 #![no_std]
 #![no_main]
 
 use core::arch::{asm, naked_asm};
 
+const SYS_WRITE: usize = 1;
 const SYS_EXECVE: usize = 59;
+const SYS_FCNTL: usize = 72;
+const F_SETFD: usize = 2;
+const FD_CLOEXEC: usize = 1;
 const SYS_WAIT4: usize = 61;
 const SYS_EXIT_GROUP: usize = 231;
 const EINTR: isize = 4;
@@ -49,6 +63,17 @@ pub unsafe extern "C" fn memcpy(d: *mut u8, s: *const u8, n: usize) -> *mut u8 {
         unsafe { core::ptr::write_volatile(d.add(i), *s.add(i)) };
     }
     d
+}
+
+/// # Safety
+/// `s` must point to a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut n = 0;
+    while unsafe { core::ptr::read_volatile(s.add(n)) } != 0 {
+        n += 1;
+    }
+    n
 }
 
 unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
@@ -113,15 +138,118 @@ fn format_code(code: i32, buf: &mut [u8; 12]) -> *const u8 {
     buf[i..].as_ptr()
 }
 
+/// The bytes of a NUL-terminated string, without the NUL.
+fn c_bytes<'a>(s: *const u8) -> &'a [u8] {
+    unsafe { core::slice::from_raw_parts(s, strlen(s)) }
+}
+
+/// A message assembled in a fixed buffer (longer ones are cut).
+struct Msg {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Msg {
+    fn push(&mut self, b: &[u8]) -> &mut Self {
+        for &c in b {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = c;
+                self.len += 1;
+            }
+        }
+        self
+    }
+}
+
+/// What nix's `Errno::desc` says for the errors execve gives.
+fn errno_desc(e: isize) -> &'static [u8] {
+    match e {
+        1 => b"Operation not permitted",
+        2 => b"No such file or directory",
+        7 => b"Argument list too long",
+        8 => b"Exec format error",
+        12 => b"Cannot allocate memory",
+        13 => b"Permission denied",
+        14 => b"Bad address",
+        20 => b"Not a directory",
+        21 => b"Is a directory",
+        22 => b"Invalid argument",
+        26 => b"Text file busy",
+        36 => b"File name too long",
+        40 => b"Too many levels of symbolic links",
+        _ => b"Unknown error",
+    }
+}
+
+/// `mydocker-exec SOCK N PATH1..PATHN ARGV...`: the PATH search of mydocker's
+/// `exec_in_path`, errors sorted the same way into 127 (not found) and 126.
+fn exec_mode(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
+    let arg = |i: usize| unsafe { *argv.add(i) };
+    if argc < 4 {
+        exit(2);
+    }
+    let (Some(sock), Some(n)) = (parse_pid(arg(1)), parse_pid(arg(2))) else { exit(2) };
+    let n = n as usize;
+    if n == 0 || argc < 3 + n + 1 {
+        exit(2);
+    }
+    let cmd_argv = unsafe { argv.add(3 + n) };
+    // Success closes the socket, which tells mydocker the command runs.
+    unsafe { syscall4(SYS_FCNTL, sock as usize, F_SETFD, FD_CLOEXEC, 0) };
+    let mut denied: Option<(usize, isize)> = None;
+    let mut msg = Msg { buf: [0; 1024], len: 0 };
+    for i in 0..n {
+        let path = arg(3 + i);
+        let e = -unsafe { syscall4(SYS_EXECVE, path as usize, cmd_argv as usize, envp as usize, 0) };
+        match e {
+            2 | 20 => continue, // ENOENT, ENOTDIR
+            13 | 21 | 8 | 1 => {
+                // EACCES, EISDIR, ENOEXEC, EPERM
+                denied.get_or_insert((i, e));
+            }
+            _ => {
+                msg.push(b"err not_executable\texec ").push(c_bytes(path)).push(b": ").push(errno_desc(e));
+                fail(sock, &msg, 126);
+            }
+        }
+    }
+    let cmd = c_bytes(unsafe { *cmd_argv });
+    match denied {
+        Some((i, e)) => {
+            msg.push(b"err not_executable\t").push(c_bytes(arg(3 + i)));
+            msg.push(b": permission denied: not executable (").push(errno_desc(e)).push(b")");
+            fail(sock, &msg, 126)
+        }
+        None if cmd.contains(&b'/') => {
+            msg.push(b"err command_not_found\t").push(cmd).push(b": no such file or directory");
+            fail(sock, &msg, 127)
+        }
+        None => {
+            msg.push(b"err command_not_found\t").push(cmd).push(b": executable file not found in $PATH");
+            fail(sock, &msg, 127)
+        }
+    }
+}
+
+fn fail(sock: i32, msg: &Msg, code: i32) -> ! {
+    unsafe { syscall4(SYS_WRITE, sock as usize, msg.buf.as_ptr() as usize, msg.len, 0) };
+    exit(code)
+}
+
 extern "C" fn entry(sp: *const usize) -> ! {
     let argc = unsafe { *sp };
     let argv = unsafe { sp.add(1) } as *const *const u8;
     let envp = unsafe { argv.add(argc + 1) };
-    if !(3..=24).contains(&argc) {
-        exit(2);
+    if argc > 0 && c_bytes(unsafe { *argv }) == b"mydocker-exec" {
+        exec_mode(argc, argv, envp);
     }
     let arg = |i: usize| unsafe { *argv.add(i) };
-    let Some(pid) = parse_pid(arg(2)) else { exit(2) };
+    let Some(pid) = (3..=24).contains(&argc).then(|| parse_pid(arg(2))).flatten() else {
+        // E.g. run as the interpreter of a `#!/proc/self/exe` script in a container.
+        let msg = b"mydocker-monitor: only mydocker runs this helper\n";
+        unsafe { syscall4(SYS_WRITE, 2, msg.as_ptr() as usize, msg.len(), 0) };
+        exit(2)
+    };
     let code = loop {
         let mut status: i32 = 0;
         let r = unsafe { syscall4(SYS_WAIT4, pid as usize, &mut status as *mut i32 as usize, 0, 0) };

@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod error;
+pub mod exec_helper;
 pub mod image;
 pub mod logs;
 pub mod process;

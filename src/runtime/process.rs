@@ -18,7 +18,7 @@ use super::error::{Context, Error, Kind, Result};
 use super::rootfs::ContainerRoot;
 use super::state::Store;
 use super::tty;
-use super::{caps, seccomp};
+use super::{caps, exec_helper, seccomp};
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -148,6 +148,7 @@ struct Channels {
     child_sock: OwnedFd,
     log: Option<fs::File>,
     cgroup: CgroupJoin,
+    helper: Option<OwnedFd>,
 }
 
 /// The cgroup a new process joins, prepared before clone (see `Cgroups::join_plan`).
@@ -211,7 +212,16 @@ impl Channels {
             None => None,
         };
         let cgroup = CgroupJoin::prepare(p.cgroup.as_deref())?;
-        Ok(Channels { parent_sock, child_sock, log, cgroup })
+        let helper = match exec_helper::load() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                // Only where memfds cannot be made or sealed (vm.memfd_noexec=2, a
+                // host seccomp policy): say so, the container could then reach us.
+                log::warn!("exec trampoline unavailable ({e}): the command is exec'd directly");
+                None
+            }
+        };
+        Ok(Channels { parent_sock, child_sock, log, cgroup, helper })
     }
 
     fn child_setup<'a>(
@@ -229,6 +239,7 @@ impl Channels {
             parent_sock: self.parent_sock.as_raw_fd(),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
             cgroup: std::mem::take(&mut self.cgroup),
+            helper: self.helper.as_ref().map(|f| f.as_raw_fd()),
         }
     }
 }
@@ -382,6 +393,8 @@ struct ChildSetup<'a> {
     sock: RawFd,
     parent_sock: RawFd,
     log: Option<RawFd>,
+    /// The sealed exec trampoline (`exec_helper`), when it could be loaded.
+    helper: Option<RawFd>,
 }
 
 /// clone3's argument block (linux/sched.h), up to the `cgroup` field.
@@ -739,7 +752,7 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
-    exec_in_path(&p.args, &p.env)
+    exec_in_path(&p.args, &p.env, c.helper.map(|h| (h, c.sock)))
 }
 
 /// The last steps before exec, in the order the kernel allows: no_new_privs,
@@ -842,10 +855,13 @@ fn setup_stdio(c: &ChildSetup) -> Result<()> {
 }
 
 /// execve `args[0]`, searched in the container's PATH like execvp, with errors
-/// sorted into "not found" (127) and "not executable" (126).
+/// sorted into "not found" (127) and "not executable" (126). With `helper`
+/// (trampoline fd, sync socket), the sealed trampoline does the same search
+/// and reports errors itself; this process's exec of it rarely fails.
 fn exec_in_path(
     args: &[String],
     env: &[String],
+    helper: Option<(RawFd, RawFd)>,
 ) -> std::result::Result<std::convert::Infallible, ChildError> {
     let to_c =
         |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")));
@@ -858,6 +874,12 @@ fn exec_in_path(
         let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
         path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{d}/{cmd}")).collect()
     };
+    if let Some((fd, sock)) = helper
+        && !candidates.is_empty()
+    {
+        let cands = candidates.iter().map(|c| to_c(c)).collect::<Result<Vec<_>>>()?;
+        exec_helper::exec(fd, sock, &cands, &cargs, &cenv);
+    }
     let mut denied = None;
     for cand in &candidates {
         let c = to_c(cand)?;
