@@ -86,6 +86,21 @@ fn inside_the_container() {
     env.finish();
 }
 
+/// A --rm container's overlay is volatile (no host-wide sync when it goes, as
+/// Podman does for --rm); a kept container's is not: its files may be wanted.
+#[test]
+fn only_a_rm_containers_overlay_is_volatile() {
+    let env = Env::new();
+    let root_line =
+        |out: &str| out.lines().find(|l| l.split(' ').nth(4) == Some("/")).unwrap_or_default().to_string();
+    let out = env.ok(&["run", "--rm", "cat", "/proc/self/mountinfo"]);
+    assert!(root_line(&out).contains("overlay") && root_line(&out).contains("volatile"), "{out}");
+    let out = env.ok(&["run", "--name", "kept", "cat", "/proc/self/mountinfo"]);
+    assert!(root_line(&out).contains("overlay") && !root_line(&out).contains("volatile"), "{out}");
+    env.ok(&["rm", "kept"]);
+    env.finish();
+}
+
 #[test]
 fn foreground_exit_code_env_and_workdir() {
     let env = Env::new();

@@ -2,6 +2,7 @@
 
 use super::{RhaiResult, at, context, rt, to_dyn};
 use crate::runtime::rootfs;
+use rhai::Map;
 use rhai::plugin::*;
 use std::path::Path;
 
@@ -13,7 +14,27 @@ mod api {
     /// image root `lower` on merged. Returns `#{dir, lower, upper, work, merged}`.
     #[rhai_fn(return_raw)]
     pub fn mount_overlay(ctx: NativeCallContext, id: &str, lower: &str) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower)))?))
+        at(&ctx, || to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower), false))?))
+    }
+
+    /// As `mount_overlay(id, lower)`, with options: `#{volatile: true}` mounts
+    /// the overlay `volatile` (Linux 5.10): no sync of the host filesystem when
+    /// it is unmounted, and fsync inside the container does not reach the disk.
+    /// For containers whose files die with them (`run --rm`), as Podman does.
+    #[rhai_fn(name = "mount_overlay", return_raw)]
+    pub fn mount_overlay_with(
+        ctx: NativeCallContext,
+        id: &str,
+        lower: &str,
+        options: Map,
+    ) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let volatile = match options.get("volatile") {
+                None => false,
+                Some(v) => v.as_bool().map_err(|_| "mount_overlay: volatile must be true or false")?,
+            };
+            to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower), volatile))?)
+        })
     }
 
     /// Unmount container `id`'s overlay and delete its layer; done twice is fine.
