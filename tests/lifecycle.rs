@@ -79,6 +79,41 @@ fn exit_by_itself_shows_exited_and_wait_prints_the_code() {
     env.finish();
 }
 
+/// An ended container holds no mount (as with Docker) but keeps its files;
+/// the restart example mounts them again; rm deletes them.
+#[test]
+fn an_ended_container_keeps_its_files_but_no_mount() {
+    let env = Env::new();
+    let mounted = |id: &str| {
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().contains(&format!("/{id}/merged"))
+    };
+    for (name, detach) in [("fg", false), ("bg", true)] {
+        let mut args = vec!["run", "--name", name];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["sh", "-c", "echo kept > /note"]);
+        env.ok(&args);
+        if detach {
+            assert_eq!(env.ok(&["wait", name]).trim(), "0");
+        }
+        let id = env.record(name)["id"].as_str().unwrap_or_default().to_string();
+        let layer = env.data.path().join("containers").join(&id);
+        assert!(!mounted(&id), "{name}: the ended container's overlay is still mounted");
+        assert_eq!(std::fs::read_to_string(layer.join("upper/note")).unwrap_or_default(), "kept\n");
+    }
+    let out = env.run(&[concat!(env!("CARGO_MANIFEST_DIR"), "/examples/restart.rhai"), "bg"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = env.record("bg")["id"].as_str().unwrap_or_default().to_string();
+    assert!(
+        eventually(Duration::from_secs(5), || !mounted(&id)),
+        "the restarted container ended and unmounted"
+    );
+    env.ok(&["rm", "fg", "bg"]);
+    assert!(!env.data.path().join("containers").join(&id).exists());
+    env.finish();
+}
+
 #[test]
 fn detached_rm_leaves_nothing() {
     let env = Env::new();

@@ -37,6 +37,13 @@ mod api {
         })
     }
 
+    /// Unmount container `id`'s overlay, keeping its files; done twice is fine.
+    /// `mount_overlay` mounts it again.
+    #[rhai_fn(return_raw)]
+    pub fn unmount(ctx: NativeCallContext, id: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(rootfs::unmount_layer(&context().data_root, id)))
+    }
+
     /// Unmount container `id`'s overlay and delete its layer; done twice is fine.
     #[rhai_fn(return_raw)]
     pub fn remove(ctx: NativeCallContext, id: &str) -> RhaiResult<()> {

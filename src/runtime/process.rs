@@ -589,8 +589,21 @@ pub fn record_exit(
     auto_remove: bool,
 ) -> i32 {
     let store = Store::new(state_root);
-    if let Err(e) = store.record_exit(name, code) {
-        log::warn!("monitor: recording the exit of {name}: {e}");
+    let id = match store.record_exit(name, code) {
+        Ok(rec) => rec.get("id").and_then(|v| v.as_str()).map(str::to_string),
+        Err(e) => {
+            log::warn!("monitor: recording the exit of {name}: {e}");
+            None
+        }
+    };
+    // An ended container holds no mount (as with Docker): its files stay in the
+    // layer and `start`/`restart` mount it again; `rm` need not pay the
+    // unmount's sync of the host filesystem. A --rm container goes entirely.
+    if !auto_remove
+        && let Some(id) = id
+        && let Err(e) = super::rootfs::unmount_layer(data_root, &id)
+    {
+        log::warn!("monitor: unmounting the root of {name}: {e}");
     }
     if auto_remove {
         let root = state_root.display().to_string();

@@ -65,17 +65,28 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: 
     Ok(layer)
 }
 
-/// Unmount the overlay (if mounted) and delete the layer. Idempotent.
-pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
-    if id.is_empty() || id.contains('/') || id.starts_with('.') {
-        return Err(Error::invalid(format!("invalid container id {id:?}")));
-    }
-    let dir = layer_dir(data_root, id);
-    let merged = dir.join("merged");
+/// Unmount container `id`'s overlay, keeping its files (upper dir). Idempotent.
+/// Unmounting a non-volatile overlay syncs the host filesystem under it: 1-3 ms here.
+pub fn unmount_layer(data_root: &Path, id: &str) -> Result<()> {
+    let merged = layer_dir(data_root, checked_id(id)?).join("merged");
     if is_mounted(&merged)? {
         umount2(&merged, MntFlags::MNT_DETACH).ctx(|| format!("unmount {}", merged.display()))?;
         log::info!("unmounted {}", merged.display());
     }
+    Ok(())
+}
+
+fn checked_id(id: &str) -> Result<&str> {
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::invalid(format!("invalid container id {id:?}")));
+    }
+    Ok(id)
+}
+
+/// Unmount the overlay (if mounted) and delete the layer. Idempotent.
+pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
+    unmount_layer(data_root, id)?;
+    let dir = layer_dir(data_root, id);
     match fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
