@@ -231,3 +231,20 @@ fn repl_multiline_completion_errors_interrupt_and_history() {
     assert!(out.lines().any(|l| l.trim() == "1") || out.contains("\n1\r"), "recalled line ran: {out}");
     env.finish();
 }
+
+/// `state::list(fields)` (what `ps` uses) keeps only the fields asked for.
+#[test]
+fn list_with_fields_keeps_only_them() {
+    let env = Env::new();
+    env.ok(&["run", "--name", "one", "true"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = write(
+        dir.path(),
+        "fields.rhai",
+        "let r = state::list([\"name\", \"status\"])[0];\nprint(`${r.keys().len()} ${r.name} ${r.status}`);\n\
+         print(state::list()[0].keys().len() > 10);\n",
+    );
+    assert_eq!(env.ok(&[&s]), "2 one Exited\ntrue\n");
+    env.ok(&["rm", "one"]);
+    env.finish();
+}

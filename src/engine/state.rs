@@ -70,6 +70,25 @@ mod api {
         })
     }
 
+    /// Every record, oldest first, with only the `fields` named (and `error`
+    /// for an unreadable one): what `ps` needs, at a third of the memory.
+    #[rhai_fn(name = "list", return_raw)]
+    pub fn list_fields(ctx: NativeCallContext, fields: rhai::Array) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let keep: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+            let records = rt(store().list())?;
+            Ok(Dynamic::from_array(
+                records
+                    .into_iter()
+                    .map(|mut r| {
+                        r.retain(|k, _| k == "error" || keep.iter().any(|f| f == k));
+                        record_to_dyn(r)
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
     /// The name of the container called `reference`, or with that id or unique id prefix.
     #[rhai_fn(return_raw)]
     pub fn resolve(ctx: NativeCallContext, reference: &str) -> RhaiResult<String> {
