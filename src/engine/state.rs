@@ -17,6 +17,22 @@ fn record(m: Map) -> RhaiResult<Record> {
     from_dyn("container record", Dynamic::from_map(m))
 }
 
+/// Every record as a Rhai map; with `keep`, only those fields (and `error`).
+fn list_records(keep: Option<Vec<String>>) -> RhaiResult<Dynamic> {
+    let records = rt(store().list())?;
+    Ok(Dynamic::from_array(
+        records
+            .into_iter()
+            .map(|mut r| {
+                if let Some(keep) = &keep {
+                    r.retain(|k, _| k == "error" || keep.iter().any(|f| f == k));
+                }
+                record_to_dyn(r)
+            })
+            .collect(),
+    ))
+}
+
 #[export_module]
 mod api {
     use super::*;
@@ -64,29 +80,14 @@ mod api {
     /// Every record, oldest first. An unreadable one is `#{name, status: "Unknown", error}`.
     #[rhai_fn(return_raw)]
     pub fn list(ctx: NativeCallContext) -> RhaiResult<Dynamic> {
-        at(&ctx, || {
-            let records = rt(store().list())?;
-            Ok(Dynamic::from_array(records.into_iter().map(record_to_dyn).collect()))
-        })
+        at(&ctx, || super::list_records(None))
     }
 
     /// Every record, oldest first, with only the `fields` named (and `error`
-    /// for an unreadable one): what `ps` needs, at a third of the memory.
+    /// for an unreadable one): what `ps` shows, with less to convert and hold.
     #[rhai_fn(name = "list", return_raw)]
     pub fn list_fields(ctx: NativeCallContext, fields: rhai::Array) -> RhaiResult<Dynamic> {
-        at(&ctx, || {
-            let keep: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-            let records = rt(store().list())?;
-            Ok(Dynamic::from_array(
-                records
-                    .into_iter()
-                    .map(|mut r| {
-                        r.retain(|k, _| k == "error" || keep.iter().any(|f| f == k));
-                        record_to_dyn(r)
-                    })
-                    .collect(),
-            ))
-        })
+        at(&ctx, || super::list_records(Some(fields.iter().map(|f| f.to_string()).collect())))
     }
 
     /// The name of the container called `reference`, or with that id or unique id prefix.

@@ -51,10 +51,10 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: 
             layer.upper.display(),
             layer.work.display()
         );
-        let fast = format!("{opts},volatile");
+        let volatile_opts = format!("{opts},volatile");
         let mount_with =
             |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), MsFlags::empty(), Some(o));
-        match if volatile { mount_with(&fast) } else { mount_with(&opts) } {
+        match if volatile { mount_with(&volatile_opts) } else { mount_with(&opts) } {
             // A kernel older than 5.10 does not know `volatile`: mount as usual.
             Err(Errno::EINVAL) if volatile => mount_with(&opts),
             other => other,
