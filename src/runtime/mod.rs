@@ -6,6 +6,7 @@ pub mod cgroups;
 pub mod error;
 pub mod exec_helper;
 pub mod image;
+pub mod inroot;
 pub mod logs;
 pub mod process;
 pub mod rootfs;

@@ -1,0 +1,133 @@
+//! Paths resolved inside a container's root, never through a link out of it.
+//!
+//! A container controls every path under its root: any component may be a
+//! symlink to `/` or `..`, or a magic link like `/proc/self/fd/N` that points
+//! at a host file the runtime holds open (CVE-2024-21626). `openat2` with
+//! `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` makes the kernel resolve every
+//! component as if `root` were `/`, so `..` and absolute symlinks stay inside
+//! and `/proc/*/fd` links fail with ELOOP. What we then act on is the opened
+//! fd, never the path again, so a component swapped meanwhile changes nothing.
+
+use super::error::{Error, Result};
+use nix::errno::Errno;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Open `path` (absolute or relative, both taken from `root`) inside `root`.
+pub fn open(root: BorrowedFd, path: &str, flags: libc::c_int) -> Result<OwnedFd> {
+    open_raw(root, path, flags).map_err(|e| resolve_error(path, e))
+}
+
+fn open_raw(root: BorrowedFd, path: &str, flags: libc::c_int) -> std::result::Result<OwnedFd, Errno> {
+    let rel = path.trim_start_matches('/');
+    let cpath = CString::new(if rel.is_empty() { "." } else { rel }).map_err(|_| Errno::EINVAL)?;
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = RESOLVE;
+    loop {
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                cpath.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd >= 0 {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        match Errno::last() {
+            // The kernel retries renames racing the lookup a few times, then gives up.
+            Errno::EAGAIN | Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+fn resolve_error(path: &str, e: Errno) -> Error {
+    match e {
+        Errno::ELOOP | Errno::EXDEV => {
+            Error::invalid(format!("{path}: leads outside the container (through a link it may not follow)"))
+        }
+        Errno::ENOENT => Error::not_found(format!("{path}: no such file or directory in the container")),
+        e => Error::os(format!("{path}: {}", e.desc())),
+    }
+}
+
+/// Create `path` and its missing parents inside `root` (as `mkdir -p`, with
+/// `mode` before the umask), and return it opened as a directory. Each level is
+/// made relative to its parent's fd, which was itself resolved in the root.
+pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
+    let mut done = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let parent = open(root, if done.is_empty() { "/" } else { &done }, libc::O_PATH | libc::O_DIRECTORY)?;
+        done.push('/');
+        done.push_str(part);
+        let name = CString::new(part).map_err(|_| Error::invalid(format!("{path}: contains a NUL byte")))?;
+        if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), mode) } < 0 {
+            match Errno::last() {
+                Errno::EEXIST => {}
+                e => return Err(Error::os(format!("create {done} in the container: {}", e.desc()))),
+            }
+        }
+    }
+    open(root, path, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| {
+        if e.kind == super::error::Kind::Os {
+            Error::os(format!("{path}: not a directory ({})", e.message))
+        } else {
+            e
+        }
+    })
+}
+
+/// The path through which the kernel reaches an fd we hold: for `mount`'s
+/// target and `fchdir`-like uses where only a path is accepted.
+pub fn proc_fd_path(fd: BorrowedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn links_out_of_the_root_stay_inside_or_fail() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root_dir = tmp.path().join("root");
+        std::fs::create_dir_all(root_dir.join("etc")).expect("etc");
+        std::fs::write(root_dir.join("etc/hosts"), "inside").expect("hosts");
+        std::fs::write(tmp.path().join("outside"), "host").expect("outside");
+        symlink("/etc", root_dir.join("abs")).expect("abs link");
+        symlink("../../..", root_dir.join("up")).expect("up link");
+        let root = std::fs::File::open(&root_dir).expect("open root");
+        let root = root.as_fd();
+
+        // An absolute link resolves against the container's root, not the host's.
+        let fd = open(root, "/abs/hosts", libc::O_RDONLY).expect("abs/hosts");
+        let text = std::fs::read_to_string(proc_fd_path(fd.as_fd())).expect("read");
+        assert_eq!(text, "inside");
+        // `..` past the root stops at the root.
+        let fd = open(root, "up/outside", libc::O_RDONLY);
+        assert!(fd.is_err(), "up/outside must not reach the host file");
+        // A magic link to a host fd is refused.
+        let host = std::fs::File::open(tmp.path()).expect("host dir");
+        let magic = format!("/proc/self/fd/{}", host.as_raw_fd());
+        std::fs::create_dir_all(root_dir.join("proc/self")).expect("fake proc");
+        symlink(&magic, root_dir.join("magic")).expect("magic link");
+        // (The link is an ordinary absolute symlink here; it resolves in the root, to nothing.)
+        assert!(open(root, "magic/outside", libc::O_RDONLY).is_err());
+
+        // mkdir_all creates through in-root links, never on the host.
+        let d = mkdir_all(root, "/up/abs/new/deeper", 0o755).expect("mkdir_all");
+        drop(d);
+        assert!(root_dir.join("etc/new/deeper").is_dir());
+        assert!(!tmp.path().join("new").exists());
+        assert!(mkdir_all(root, "/etc/hosts/x", 0o755).is_err(), "a file is not a directory");
+    }
+}
