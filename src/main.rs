@@ -22,6 +22,12 @@ extern "C" fn set_non_dumpable() {
 static NON_DUMPABLE: extern "C" fn() = set_non_dumpable;
 
 fn main() {
+    // Docker's umask, whatever the caller's: the container's processes start
+    // with it, and nothing mydocker makes takes its mode from the caller
+    // (private state has explicit modes, see `runtime::sys::private_dir`).
+    unsafe {
+        libc::umask(0o022);
+    }
     let argv: Vec<String> = std::env::args().collect();
     // The per-container monitor's verbs: keep them lean, no argument parser, no engine.
     match argv.get(1).map(String::as_str) {

@@ -192,3 +192,100 @@ fn container_cannot_overwrite_the_host_binary() {
     }
     env.finish();
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
+}
+
+/// Run `argv` on the host as uid/gid 65534 (nobody), no groups.
+fn as_nobody(argv: &[&str]) -> Out {
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]).args(argv);
+    cmd.output().expect("setpriv").into()
+}
+
+/// Issue 10, holes 1 and 2: a setuid-root file or a device node made inside a
+/// container (or shipped in an image) must not be usable by another host user
+/// from its path under the data root, and `-e` secrets and logs are private —
+/// whatever the umask mydocker runs with. The roots are made by mydocker itself,
+/// inside a world-readable directory, as /var/lib/mydocker would be.
+#[test]
+fn other_host_users_reach_nothing_under_the_roots() {
+    let top = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(top.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let (state, data) = (top.path().join("state"), top.path().join("data"));
+    let run = |args: &[&str]| -> Out {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("--root").arg(&state).arg("--data-root").arg(&data).args(args);
+        c.stdin(std::process::Stdio::null());
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            c.pre_exec(|| {
+                libc::umask(0);
+                Ok(())
+            });
+        }
+        c.output().expect("spawn mydocker").into()
+    };
+    let setup = "cp /bin/busybox /suid && chmod 4755 /suid && mknod /mem c 1 1 && chmod 666 /mem && \
+                 echo ready; umask; sleep 100";
+    let o = run(&["run", "-d", "--name", "s", "-e", "SECRET=hunter2", "sh", "-c", setup]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let id = o.stdout.trim().to_string();
+    let layer = data.join("containers").join(&id);
+    assert!(eventually(Duration::from_secs(5), || layer.join("upper/mem").exists()), "setup ran");
+    assert!(
+        eventually(Duration::from_secs(5), || std::fs::read_to_string(state.join("s/container.log"))
+            .unwrap_or_default()
+            .contains("ready")),
+        "setup finished"
+    );
+
+    for (path, want) in [
+        (state.clone(), 0o700),
+        (state.join("s"), 0o700),
+        (state.join("s/config.json"), 0o600),
+        (state.join("s/container.log"), 0o600),
+        (data.clone(), 0o700),
+        (data.join("containers"), 0o700),
+        (data.join("images"), 0o700),
+        (layer.clone(), 0o700),
+    ] {
+        assert_eq!(mode_of(&path), want, "mode of {}", path.display());
+    }
+    // The container's processes get Docker's umask, not mydocker's.
+    let log = std::fs::read_to_string(state.join("s/container.log")).unwrap_or_default();
+    assert!(log.contains("0022"), "umask inside: {log}");
+
+    for suid in [layer.join("upper/suid"), layer.join("merged/suid")] {
+        let o = as_nobody(&[&suid.to_string_lossy(), "id", "-u"]);
+        assert!(
+            o.code != 0 && !o.stdout.contains('0'),
+            "nobody ran {}: {} {}",
+            suid.display(),
+            o.stdout,
+            o.stderr
+        );
+    }
+    let o = as_nobody(&["head", "-c1", &layer.join("upper/mem").to_string_lossy()]);
+    assert_ne!(o.code, 0, "nobody opened a device node made in the container");
+    let o = as_nobody(&["cat", &state.join("s/config.json").to_string_lossy()]);
+    assert!(o.code != 0 && !o.stdout.contains("hunter2"), "nobody read the container's environment");
+
+    // And even for root on the host, the container's tree is nosuid,nodev.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let merged = layer.join("merged").to_string_lossy().into_owned();
+    let line = mounts.lines().find(|l| l.split(' ').nth(4) == Some(merged.as_str())).unwrap_or("");
+    for opt in ["nosuid", "nodev"] {
+        assert!(line.split(' ').nth(5).unwrap_or("").contains(opt), "merged is mounted {opt}: {line}");
+    }
+    // Inside, the root is not nosuid: setuid programs of the image still work.
+    let o = run(&["exec", "s", "sh", "-c", "grep ' / / ' /proc/self/mountinfo"]);
+    assert!(!o.stdout.contains("nosuid"), "the container's / is not nosuid: {}", o.stdout);
+
+    let o = run(&["rm", "-f", "s"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(cgroup_dirs(&id).is_empty());
+    assert!(!layer.exists() && !state.join("s").exists());
+}

@@ -161,7 +161,10 @@ impl ImageStore {
         if dest.exists() {
             return Err(Error::new(Kind::Conflict, format!("image {name} already exists")));
         }
-        fs::create_dir_all(&self.dir).ctx(|| format!("create {}", self.dir.display()))?;
+        if let Some(data_root) = self.dir.parent() {
+            super::sys::private_dir(data_root)?;
+        }
+        super::sys::private_dir(&self.dir)?;
         let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         let result = (|| {

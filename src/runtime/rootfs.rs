@@ -14,7 +14,7 @@ use nix::unistd::{chdir, pivot_root};
 use serde::Serialize;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,8 +41,17 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: 
         merged: dir.join("merged"),
         dir,
     };
-    for d in [&layer.upper, &layer.work, &layer.merged] {
-        fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
+    // Private from the data root down (see `sys::private_dir`); `upper` is
+    // the container's `/`, whose mode overlay shows inside, so it is 0755.
+    for d in [data_root.to_path_buf(), data_root.join("containers"), layer.dir.clone(), layer.work.clone()] {
+        super::sys::private_dir(&d)?;
+    }
+    for d in [&layer.upper, &layer.merged] {
+        match fs::DirBuilder::new().mode(0o755).create(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::os(format!("create {}: {e}", d.display()))),
+        }
     }
     if !is_mounted(&layer.merged)? {
         let opts = format!(
@@ -52,8 +61,12 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: 
             layer.work.display()
         );
         let volatile_opts = format!("{opts},volatile");
+        // nosuid,nodev on the host: a setuid file or device node made inside
+        // the container is inert through this path (the container's own bind
+        // of its root clears both again, see `ContainerRoot::enter`).
+        let host_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
         let mount_with =
-            |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), MsFlags::empty(), Some(o));
+            |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), host_flags, Some(o));
         match if volatile { mount_with(&volatile_opts) } else { mount_with(&opts) } {
             // A kernel older than 5.10 does not know `volatile`: mount as usual.
             Err(Errno::EINVAL) if volatile => mount_with(&opts),
@@ -151,6 +164,11 @@ impl ContainerRoot<'_> {
         // pivot_root needs the new root to be a mount point.
         mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .ctx(|| format!("bind {}", root.display()))?;
+        // The bind inherits the host mount's nosuid,nodev; inside, the image's
+        // setuid programs work and device nodes are governed by the device
+        // cgroup, as under Docker.
+        mount(None::<&str>, root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
+            .ctx(|| format!("remount {} suid,dev", root.display()))?;
 
         let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_at(root, "proc", "proc", nosuid_nodev_noexec, None)?;

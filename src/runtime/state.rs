@@ -21,6 +21,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub type Record = Map<String, Value>;
@@ -62,15 +63,13 @@ impl Store {
     pub fn create(&self, record: &Record) -> Result<()> {
         let name = str_field(record, "name")?;
         validate_name(name)?;
-        fs::create_dir_all(&self.root).ctx(|| format!("create state root {}", self.root.display()))?;
+        super::sys::private_dir(&self.root)?;
         let dir = self.dir(name);
         if dir.exists() {
             return Err(self.conflict(name));
         }
         let tmp = self.root.join(format!(".new-{name}-{}-{}", unique(), std::process::id()));
-        let staged = fs::create_dir(&tmp)
-            .ctx(|| format!("create {}", tmp.display()))
-            .and_then(|_| write_atomic(&tmp.join(CONFIG), record));
+        let staged = super::sys::private_dir(&tmp).and_then(|_| write_atomic(&tmp.join(CONFIG), record));
         if let Err(e) = staged {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
@@ -336,10 +335,12 @@ pub fn write_atomic(path: &Path, value: &Record) -> Result<()> {
     let data = serde_json::to_vec_pretty(value).map_err(|e| Error::os(format!("encode record: {e}")))?;
     let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
     let result = (|| {
+        // 0600: a record holds the container's environment (`-e` secrets).
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(&tmp)
             .ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data).ctx(|| format!("write {}", tmp.display()))?;

@@ -28,6 +28,37 @@ pub fn format_utc(secs: i64, millis: u32) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", s / 3600, (s / 60) % 60, s % 60)
 }
 
+/// Make `path` a directory only root can enter (0700), creating it and its
+/// parents if needed; an existing one with group or other bits is tightened.
+/// The data and state roots and everything of a container's under them are
+/// private: a setuid file or device node made inside a container, or a `-e`
+/// secret, must not be reachable by another host user through its path.
+/// The mode is set explicitly, never left to the caller's umask.
+pub fn private_dir(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mode = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => m.permissions().mode() & 0o7777,
+        Ok(_) => return Err(Error::invalid(format!("{} exists and is not a directory", path.display()))),
+        Err(_) => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).ctx(|| format!("create {}", parent.display()))?;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::os(format!("create {}: {e}", path.display()))),
+            }
+            std::fs::symlink_metadata(path).ctx(|| format!("stat {}", path.display()))?.permissions().mode()
+                & 0o7777
+        }
+    };
+    if mode != 0o700 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .ctx(|| format!("chmod 0700 {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// A 64-hex-digit random id, like Docker's.
 pub fn new_id() -> Result<String> {
     let mut buf = [0u8; 32];
