@@ -289,3 +289,50 @@ fn other_host_users_reach_nothing_under_the_roots() {
     assert!(cgroup_dirs(&id).is_empty());
     assert!(!layer.exists() && !state.join("s").exists());
 }
+
+/// Issue 10, hole 3 (the CVE-2024-21626 class): a working directory through
+/// a descriptor the runtime holds (a host cgroup dir, the log, the sync
+/// socket) must neither create anything on the host nor in a host cgroup,
+/// and the failed run leaves nothing behind.
+#[test]
+fn workdir_through_a_runtime_fd_reaches_nothing_on_the_host() {
+    let env = Env::new();
+    let mark = format!("md-wd-{}", std::process::id());
+    let host_dir = std::path::Path::new("/tmp").join(&mark);
+    for detach in [false, true] {
+        for n in 3..10 {
+            for wd in [
+                format!("/proc/self/fd/{n}/../../../../../../tmp/{mark}/y"),
+                format!("/proc/self/fd/{n}/sub"),
+            ] {
+                let mut args = vec!["run", "--rm"];
+                if detach {
+                    args.push("-d");
+                }
+                args.extend(["-w", &wd, "true"]);
+                let o = env.run(&args);
+                assert_ne!(o.code, 0, "-w {wd} (detach {detach}) must fail: {}", o.stdout);
+                assert!(o.stderr.contains("working directory"), "{}", o.stderr);
+                assert!(!host_dir.exists(), "-w {wd} created {} on the host", host_dir.display());
+            }
+        }
+    }
+    // No sub-cgroup appeared anywhere under mydocker's cgroups.
+    let subs: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|hs| hs.flatten().filter(|h| h.path().join("mydocker").exists()).collect())
+        .unwrap_or_default();
+    for h in subs {
+        for c in std::fs::read_dir(h.path().join("mydocker")).map(|d| d.flatten().collect()).unwrap_or(vec![])
+        {
+            assert!(!c.path().join("sub").exists(), "a sub-cgroup was made: {}", c.path().display());
+        }
+    }
+    // A working directory inside the container is still created as needed,
+    // through links that stay inside it.
+    let out = env.ok(&["run", "--rm", "-w", "/new/dir", "pwd"]);
+    assert_eq!(out.trim(), "/new/dir");
+    let out = env.ok(&["run", "--rm", "-w", "/bin/../etc/../x", "pwd"]);
+    assert_eq!(out.trim(), "/x");
+    env.finish();
+    assert!(!host_dir.exists());
+}

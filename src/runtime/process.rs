@@ -698,8 +698,14 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         Ok(n) if n > 0 => {}
         _ => unsafe { libc::_exit(1) },
     }
+    // Before any path of the container is touched: no descriptor of the host
+    // (a cgroup dir, the log, a pidfd) may be reachable through
+    // /proc/self/fd (CVE-2024-21626). Only stdio, the sync socket and the
+    // sealed trampoline stay.
+    let keep = [Some(c.sock), c.helper];
     match c.enter {
         Enter::NewRoot { spec } => {
+            close_fds_except(&keep);
             let hostname = spec.hostname.as_str();
             // Now that the script has placed us in our cgroup, its view becomes our root.
             unsafe {
@@ -715,7 +721,7 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             if !hostname.is_empty() {
                 nix::unistd::sethostname(hostname).ctx(|| format!("set hostname {hostname:?}"))?;
             }
-            fs::create_dir_all(&p.cwd).ctx(|| format!("working directory {}", p.cwd))?;
+            enter_workdir(&p.cwd, true)?;
             if p.tty {
                 open_console(c.sock)?;
             }
@@ -725,6 +731,8 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
                 let why = Errno::last().desc();
                 return Err(Error::os(format!("join the container's namespaces: {why}")).into());
             }
+            close_fds_except(&keep);
+            enter_workdir(&p.cwd, false)?;
             if p.tty {
                 open_console(c.sock)?;
             }
@@ -734,7 +742,6 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         Some(u) => Some(resolve_user(u)?),
         None => None,
     };
-    nix::unistd::chdir(p.cwd.as_str()).ctx(|| format!("working directory {}", p.cwd))?;
     // A working directory reached through a leaked host fd would be outside our
     // root (CVE-2024-21626): the kernel then reports it as unreachable.
     match nix::unistd::getcwd() {
@@ -768,6 +775,40 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
     exec_in_path(&p.args, &p.env, c.helper.map(|h| (h, c.sock)))
+}
+
+/// Close every descriptor above stderr but `keep`.
+fn close_fds_except(keep: &[Option<RawFd>]) {
+    let mut keep: Vec<u32> = keep.iter().flatten().filter(|fd| **fd > 2).map(|fd| *fd as u32).collect();
+    keep.sort_unstable();
+    let mut from = 3u32;
+    for fd in keep {
+        if fd > from {
+            unsafe {
+                libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32);
+            }
+        }
+        from = from.max(fd + 1);
+    }
+    unsafe {
+        libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
+    }
+}
+
+/// chdir to the working directory, resolved inside the container's root
+/// (which is `/` by now) without following a link out of it or a magic link
+/// like /proc/self/fd/N; with `create`, missing directories are made there.
+fn enter_workdir(cwd: &str, create: bool) -> Result<()> {
+    let outside = |e: Error| Error::new(e.kind, format!("working directory {cwd}: {}", e.message));
+    let root = fs::File::open("/").ctx(|| "open the container's root")?;
+    let root = std::os::fd::AsFd::as_fd(&root);
+    let dir = if create {
+        super::inroot::mkdir_all(root, cwd, 0o755)
+    } else {
+        super::inroot::open(root, cwd, libc::O_RDONLY | libc::O_DIRECTORY)
+    }
+    .map_err(outside)?;
+    nix::unistd::fchdir(&dir).ctx(|| format!("working directory {cwd}"))
 }
 
 /// The last steps before exec, in the order the kernel allows: no_new_privs,
