@@ -10,10 +10,12 @@ const DOCKER_CAPS: &str = "00000000a80425fb";
 fn capabilities_are_dockers_default_and_adjustable() {
     let env = Env::new();
     let st = env.ok(&["run", "--rm", "cat", "/proc/self/status"]);
-    for set in ["CapEff", "CapPrm", "CapBnd", "CapInh"] {
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
         assert_eq!(status_field(&st, set), DOCKER_CAPS, "{set}: {st}");
     }
-    assert_eq!(status_field(&st, "CapAmb"), "0000000000000000");
+    for set in ["CapInh", "CapAmb"] {
+        assert_eq!(status_field(&st, set), "0000000000000000", "{set}: {st}");
+    }
     let st = env.ok(&["run", "--rm", "--cap-drop", "ALL", "cat", "/proc/self/status"]);
     assert_eq!(status_field(&st, "CapEff"), "0000000000000000");
     assert_eq!(status_field(&st, "CapBnd"), "0000000000000000");
@@ -335,4 +337,40 @@ fn workdir_through_a_runtime_fd_reaches_nothing_on_the_host() {
     assert_eq!(out.trim(), "/x");
     env.finish();
     assert!(!host_dir.exists());
+}
+
+/// Issue 10, hole 5 (the CVE-2022-24769 class): a file with `+ei` file
+/// capabilities grants a non-root user whatever the inheritable set holds,
+/// so a container's inheritable (and ambient) sets are empty, and a non-root
+/// process has no effective or permitted capabilities, in `run` and `exec`.
+#[test]
+fn file_capabilities_grant_a_non_root_user_nothing() {
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "caps", "sleep", "100"]).trim().to_string();
+    // busybox picks its applet by name: this copy is `cat`.
+    env.ok(&["exec", "caps", "sh", "-c", "mkdir /fc && cp /bin/busybox /fc/cat"]);
+    // security.capability v2: effective flag, inheritable = every capability.
+    let merged = env.data.path().join("containers").join(&id).join("merged/fc/cat");
+    let mut xattr = Vec::new();
+    for word in [0x0200_0001u32, 0, u32::MAX, 0, u32::MAX] {
+        xattr.extend_from_slice(&word.to_le_bytes());
+    }
+    let path = std::ffi::CString::new(merged.to_string_lossy().as_bytes()).expect("path");
+    let rc = unsafe {
+        libc::setxattr(path.as_ptr(), c"security.capability".as_ptr(), xattr.as_ptr().cast(), xattr.len(), 0)
+    };
+    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+    for user in ["nobody", "1234"] {
+        let st = env.ok(&["exec", "-u", user, "caps", "/fc/cat", "/proc/self/status"]);
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+            assert_eq!(status_field(&st, set), "0000000000000000", "{set} of a +ei file run by {user}: {st}");
+        }
+    }
+    let st = env.ok(&["exec", "caps", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&st, "CapInh"), "0000000000000000", "exec as root: {st}");
+    let st = env.ok(&["run", "--rm", "-u", "nobody", "cat", "/proc/self/status"]);
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(status_field(&st, set), "0000000000000000", "{set} of run -u nobody: {st}");
+    }
+    env.finish();
 }

@@ -250,9 +250,11 @@ pub fn apply(keep: &[u32]) -> Result<()> {
     let lo = want as u32;
     let hi = (want >> 32) as u32;
     let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    // Inheritable stays empty (as Docker since CVE-2022-24769): with it, a file
+    // with `+ei` capabilities would grant them to a non-root user.
     let data = [
-        CapData { effective: lo, permitted: lo, inheritable: lo },
-        CapData { effective: hi, permitted: hi, inheritable: hi },
+        CapData { effective: lo, permitted: lo, inheritable: 0 },
+        CapData { effective: hi, permitted: hi, inheritable: 0 },
     ];
     if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } < 0 {
         return Err(Error::os(format!("capset: {}", Errno::last().desc())));
