@@ -374,3 +374,59 @@ fn file_capabilities_grant_a_non_root_user_nothing() {
     }
     env.finish();
 }
+
+/// Issue 10, hole 4: an exec'd process must not be visible in the container
+/// while it is still in the host's mount or network namespace (a process
+/// inside would read the host's mounts and sockets through /proc/N, or stop
+/// it). A spy inside watches every process it can see during execs whose
+/// start is held back (debug-build hook) right after the process is born.
+#[test]
+fn exec_is_invisible_until_it_has_joined_the_container() {
+    let env = Env::new();
+    // A mount only the host's namespace has (container mounts name host paths
+    // in their options, as under Docker, so a path alone would not tell).
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let marker = tempfile::Builder::new().prefix("md-host-only").tempdir().expect("tmp");
+    nix::mount::mount(
+        Some("tmpfs"),
+        marker.path(),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=4k"),
+    )
+    .expect("mount marker");
+    let _unmount = Unmount(marker.path().to_path_buf());
+    let data = marker.path().to_string_lossy().into_owned();
+    let host_if = std::fs::read_dir("/sys/class/net")
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| n != "lo"))
+        .ok()
+        .flatten();
+    let spy = format!(
+        "while :; do for p in /proc/[0-9]*; do \
+           grep -q '{data}' $p/mountinfo 2>/dev/null && echo \"MOUNTS $p\" >>/tmp/spy; \
+           {net} \
+         done; done",
+        net = match &host_if {
+            Some(i) => format!("grep -q '{i}:' $p/net/dev 2>/dev/null && echo \"NET $p\" >>/tmp/spy;"),
+            None => String::new(),
+        }
+    );
+    env.ok(&["run", "-d", "--name", "spied", "sh", "-c", &spy]);
+    for _ in 0..6 {
+        let o: Out = env
+            .command(&["exec", "spied", "true"])
+            .env("MYDOCKER_TEST_EXEC_BORN_DELAY_MS", "150")
+            .output()
+            .expect("exec")
+            .into();
+        assert_eq!(o.code, 0, "{}", o.stderr);
+    }
+    let seen = env.ok(&["exec", "spied", "sh", "-c", "cat /tmp/spy 2>/dev/null; true"]);
+    assert!(seen.trim().is_empty(), "the spy saw host namespaces through an exec'd process:\n{seen}");
+    env.finish();
+}

@@ -288,22 +288,86 @@ const INIT_NAMESPACES: libc::c_int =
 const EXEC_NAMESPACES: libc::c_int =
     libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET | libc::CLONE_NEWCGROUP;
 
-/// Create a process inside the running container `spec.pid`: it is born in the
-/// container's pid namespace (so `ps` inside shows it), waits for `start`, then
-/// joins the other namespaces with one setns on the init's pidfd and execs.
-/// Only the pid namespace for our children changes here; this process keeps
-/// its own mounts, so it can still reach the state store.
+/// Create a process inside the running container `spec.pid`. It must not be
+/// seen from inside while it is still in the host's namespaces (a process
+/// there could read the host's mounts and sockets through /proc/N, or stop
+/// it), so, as runc does, an intermediate process on the host joins the
+/// container's cgroups and then all its namespaces, pid included (for its
+/// children), and clones the final process with CLONE_PARENT: it is born
+/// inside, already in every namespace, as *our* child, so we relay and reap
+/// it as any foreground process. This process keeps its own namespaces and
+/// can still reach the state store.
 pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
     let mut ch = Channels::open(&spec.process)?;
-    if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
-        return Err(Error::os(format!("join the pid namespace of {}: {}", spec.pid, Errno::last().desc())));
-    }
     let filter = seccomp_program(&spec.process);
-    let mut child =
-        ch.child_setup(&spec.process, Enter::Join { pidfd: pidfd.as_raw_fd() }, filter.as_deref());
+    let mut child = ch.child_setup(&spec.process, Enter::Joined, filter.as_deref());
     child.die_with_parent = true;
-    clone_foreground(&child, 0, ch)
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), Some(&mut old)).ctx(|| "block signals")?;
+    let born = spawn_joined(&mut child, pidfd.as_raw_fd());
+    drop(pidfd);
+    let pid = match born {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            return Err(e);
+        }
+    };
+    log::info!("exec process is pid {pid}");
+    let Channels { parent_sock, child_sock, log, .. } = ch;
+    drop((child_sock, log));
+    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master: None, blocked: Some(old) })
+}
+
+/// The intermediate of `create_exec`: returns the final process's pid.
+fn spawn_joined(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe")?;
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork")? {
+        nix::unistd::ForkResult::Parent { child: mid } => {
+            drop(wr);
+            let report = recv_message(&rd);
+            let _ = waitpid(mid, None);
+            match report? {
+                Some(msg) if msg.starts_with("pid ") => msg[4..]
+                    .parse::<i32>()
+                    .map_err(|_| Error::os(format!("exec: bad pid from the intermediate process: {msg}"))),
+                Some(msg) => Err(decode_error(&msg)),
+                None => Err(Error::os("exec: the intermediate process died before creating the process")),
+            }
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let msg = match join_and_clone(child, pidfd) {
+                Ok(pid) => format!("pid {pid}"),
+                Err(e) => encode_error(&e),
+            };
+            let _ = nix::unistd::write(&wr, msg.as_bytes());
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    // Cgroups by host path, so before the mount namespace changes; the final
+    // process inherits them.
+    let join = std::mem::take(&mut child.cgroup);
+    join_v1_cgroups(&join)?;
+    for procs in join.v2_procs.iter().chain(join.other_procs.iter()) {
+        fs::write(procs, "0").ctx(|| format!("join cgroup {}", procs.display()))?;
+    }
+    if unsafe { libc::setns(pidfd, EXEC_NAMESPACES | libc::CLONE_NEWPID) } < 0 {
+        return Err(Error::os(format!("join the container's namespaces: {}", Errno::last().desc())));
+    }
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    match unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } {
+        -1 => Err(Error::os(format!("clone: {}", Errno::last().desc()))),
+        0 => child_main(child),
+        pid => Ok(pid as i32),
+    }
 }
 
 /// Clone `child` as our direct child with `flags`, with the forwarded signals
@@ -381,8 +445,9 @@ pub fn abort(c: &mut Created) {
 enum Enter<'a> {
     /// A new container: set up the root filesystem and hostname.
     NewRoot { spec: &'a Spec },
-    /// An existing container: join the namespaces of the process behind `pidfd`.
-    Join { pidfd: RawFd },
+    /// An existing container, whose namespaces and cgroups were joined before
+    /// this process was cloned (`create_exec`).
+    Joined,
 }
 
 /// Everything the child needs, as raw fds so the post-clone code allocates little.
@@ -467,8 +532,8 @@ fn clone_child(child: &ChildSetup, flags: libc::c_int) -> Result<i32> {
 }
 
 /// In the child: join the v1 hierarchies by moving this (only) thread.
-fn join_v1_cgroups(c: &ChildSetup) -> Result<()> {
-    for tasks in &c.cgroup.v1_tasks {
+fn join_v1_cgroups(join: &CgroupJoin) -> Result<()> {
+    for tasks in &join.v1_tasks {
         let fd = unsafe { libc::open(tasks.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
         let ok = fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
         let err = Errno::last();
@@ -675,6 +740,15 @@ fn child_main(c: &ChildSetup) -> ! {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         }
     }
+    // Tests hold an exec'd process right after it is born, to show what the
+    // container can see of it then (debug builds only).
+    if cfg!(debug_assertions)
+        && matches!(c.enter, Enter::Joined)
+        && let Some(ms) =
+            std::env::var("MYDOCKER_TEST_EXEC_BORN_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     let err = match child_setup_and_exec(c) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -690,7 +764,7 @@ fn child_main(c: &ChildSetup) -> ! {
 
 fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Infallible, ChildError> {
     let p = c.process;
-    join_v1_cgroups(c)?;
+    join_v1_cgroups(&c.cgroup)?;
     setup_stdio(c)?;
     // Wait for `start`; EOF means the creator went away: never run the command.
     let mut buf = [0u8; 16];
@@ -726,11 +800,7 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
                 open_console(c.sock)?;
             }
         }
-        Enter::Join { pidfd } => {
-            if unsafe { libc::setns(pidfd, EXEC_NAMESPACES) } < 0 {
-                let why = Errno::last().desc();
-                return Err(Error::os(format!("join the container's namespaces: {why}")).into());
-            }
+        Enter::Joined => {
             close_fds_except(&keep);
             enter_workdir(&p.cwd, false)?;
             if p.tty {
