@@ -59,6 +59,13 @@ mod api {
         at(&ctx, || with_host(|cg| to_dyn(&rt(cg.processes(name))?)))
     }
 
+    /// SIGKILL every process in cgroup `name` and wait until it is empty (at
+    /// most 10 s, then throws): how `rm -f` ends a container, whatever its record says.
+    #[rhai_fn(return_raw)]
+    pub fn kill(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.kill_all(name, std::time::Duration::from_secs(10)))))
+    }
+
     /// Read an interface file of cgroup `name`, e.g. "memory.usage_in_bytes".
     #[rhai_fn(return_raw)]
     pub fn read(ctx: NativeCallContext, name: &str, file: &str) -> RhaiResult<String> {

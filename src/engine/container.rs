@@ -20,6 +20,14 @@ impl Handle {
     }
 }
 
+/// A signal given as a number or a name ("TERM", "SIGKILL").
+fn signal_number(sig: &Dynamic) -> RhaiResult<i32> {
+    match sig.as_int() {
+        Ok(n) => Ok(n as i32),
+        Err(_) => rt(process::parse_signal(&sig.to_string())),
+    }
+}
+
 #[export_module]
 mod api {
     use super::*;
@@ -123,12 +131,21 @@ mod api {
     /// the process that started at `start_time`.
     #[rhai_fn(return_raw)]
     pub fn signal(ctx: NativeCallContext, pid: i64, start_time: i64, sig: Dynamic) -> RhaiResult<()> {
+        at(&ctx, || rt(process::signal(pid as i32, start_time as u64, signal_number(&sig)?)))
+    }
+
+    /// `signal`, but only if `pid` is in cgroup `cgroup` (e.g. "mydocker/ID"):
+    /// throws kind `not_running` when it ended, `os` for a process that is not the container's.
+    #[rhai_fn(name = "signal", return_raw)]
+    pub fn signal_in_cgroup(
+        ctx: NativeCallContext,
+        pid: i64,
+        start_time: i64,
+        sig: Dynamic,
+        cgroup: &str,
+    ) -> RhaiResult<()> {
         at(&ctx, || {
-            let num = match sig.as_int() {
-                Ok(n) => n as i32,
-                Err(_) => rt(process::parse_signal(&sig.to_string()))?,
-            };
-            rt(process::signal(pid as i32, start_time as u64, num))
+            rt(process::signal_in_cgroup(pid as i32, start_time as u64, cgroup, signal_number(&sig)?))
         })
     }
 

@@ -96,6 +96,12 @@ mod api {
         at(&ctx, || rt(store().resolve(reference)))
     }
 
+    /// The id container `name` was created with, from a file of its own: for
+    /// a container whose record is unreadable (`()` if that is gone too).
+    pub fn recorded_id(name: &str) -> Dynamic {
+        store().recorded_id(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+    }
+
     /// Delete the container's state directory (no error if it is gone).
     #[rhai_fn(return_raw)]
     pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {

@@ -1189,7 +1189,32 @@ pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
 
 /// Send `sig` to the process `pid` that started at `start_time`; never to a stranger reusing the pid.
 pub fn signal(pid: i32, start_time: u64, sig: i32) -> Result<()> {
+    send_signal(&open_pidfd(pid, start_time)?, pid, sig)
+}
+
+/// Is `pid` in cgroup `name` (e.g. `mydocker/ID`) in some hierarchy, as the host sees it?
+pub fn in_cgroup(pid: i32, name: &str) -> bool {
+    let Ok(bytes) = super::sys::read_small(std::path::Path::new(&format!("/proc/{pid}/cgroup"))) else {
+        return false;
+    };
+    let want = format!("/{}", name.trim_matches('/'));
+    String::from_utf8_lossy(&bytes).lines().any(|l| l.splitn(3, ':').nth(2) == Some(want.as_str()))
+}
+
+/// `signal`, but only to a member of cgroup `name`: a record that names
+/// another process (forged, or stale) never gets a stranger signalled.
+pub fn signal_in_cgroup(pid: i32, start_time: u64, cgroup: &str, sig: i32) -> Result<()> {
     let fd = open_pidfd(pid, start_time)?;
+    // Checked while we hold the pidfd, so the pid cannot be reused meanwhile.
+    if !in_cgroup(pid, cgroup) {
+        return Err(Error::os(format!(
+            "process {pid} named by the record is not in the container's cgroup {cgroup}: not signalled"
+        )));
+    }
+    send_signal(&fd, pid, sig)
+}
+
+fn send_signal(fd: &OwnedFd, pid: i32, sig: i32) -> Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, 0usize, 0u32) };
     if r < 0 {
         let e = Errno::last();

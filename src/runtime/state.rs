@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 pub type Record = Map<String, Value>;
 
 pub const CONFIG: &str = "config.json";
+/// The container's id alone, written once at creation.
+pub const ID_FILE: &str = "id";
 
 /// Names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as Docker; this also keeps `..` and `/` out of paths.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -69,7 +71,13 @@ impl Store {
             return Err(self.conflict(name));
         }
         let tmp = self.root.join(format!(".new-{name}-{}-{}", unique(), std::process::id()));
-        let staged = super::sys::private_dir(&tmp).and_then(|_| write_atomic(&tmp.join(CONFIG), record));
+        // The id also goes in a file of its own, never rewritten: `rm -f` can
+        // then find the container's cgroup and layer even when the record is
+        // lost (truncated by a full disk, corrupted).
+        let id = record.get("id").and_then(Value::as_str).unwrap_or("");
+        let staged = super::sys::private_dir(&tmp)
+            .and_then(|_| write_private(&tmp.join(ID_FILE), id.as_bytes()))
+            .and_then(|_| write_atomic(&tmp.join(CONFIG), record));
         if let Err(e) = staged {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
@@ -113,12 +121,24 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::not_found(format!("no such container: {name}")));
             }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Error::os(format!("{}: corrupt record: a symbolic link", path.display())));
+            }
             Err(e) => return Err(Error::os(format!("read {}: {e}", path.display()))),
         };
         match serde_json::from_slice::<Value>(&text) {
             Ok(Value::Object(map)) => {
                 check_types(&map)
                     .map_err(|why| Error::os(format!("{}: corrupt record: {why}", path.display())))?;
+                // A record copied (or a directory linked) from another container
+                // must not make us act on that one.
+                if map.get("name").and_then(Value::as_str) != Some(name) {
+                    return Err(Error::os(format!(
+                        "{}: corrupt record: it names another container ({})",
+                        path.display(),
+                        name_of(&map)
+                    )));
+                }
                 Ok(map)
             }
             Ok(_) => Err(Error::os(format!("{}: not a JSON object", path.display()))),
@@ -164,7 +184,9 @@ impl Store {
     pub fn lock(&self, name: &str) -> Result<Flock<File>> {
         validate_name(name)?;
         let dir = self.dir(name);
-        let f = match File::open(&dir) {
+        let opened =
+            OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW).open(&dir);
+        let f = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::not_found(format!("no such container: {name}")));
@@ -173,6 +195,16 @@ impl Store {
         };
         Flock::lock(f, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::os(format!("lock {}: {}", dir.display(), e.desc())))
+    }
+
+    /// The id written when container `name` was created (see `create`), when
+    /// it can be read and looks like an id: for a container whose record is lost.
+    pub fn recorded_id(&self, name: &str) -> Option<String> {
+        validate_name(name).ok()?;
+        let bytes = super::sys::read_small(&self.dir(name).join(ID_FILE)).ok()?;
+        let id = std::str::from_utf8(&bytes).ok()?.trim();
+        (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| id.to_string())
     }
 
     /// Every container directory, sorted by creation time. An unreadable record
@@ -202,7 +234,7 @@ impl Store {
                 Err(e) => {
                     let mut rec = Record::new();
                     rec.insert("name".into(), name.clone().into());
-                    rec.insert("id".into(), "".into());
+                    rec.insert("id".into(), self.recorded_id(&name).unwrap_or_default().into());
                     rec.insert("status".into(), "Unknown".into());
                     let why =
                         if e.kind == Kind::NotFound { "missing config.json".to_string() } else { e.message };
@@ -328,6 +360,17 @@ fn str_field<'a>(rec: &'a Record, key: &str) -> Result<&'a str> {
 
 pub fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
+}
+
+/// Create `path` (0600) holding `data`.
+fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .ctx(|| format!("create {}", path.display()))?;
+    f.write_all(data).ctx(|| format!("write {}", path.display()))
 }
 
 /// Replace `path` with `value` as JSON: temp file in the same directory, rename.

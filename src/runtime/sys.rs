@@ -100,9 +100,11 @@ pub fn cpu_count() -> usize {
 
 /// The whole of a small file (a record, a /proc file): one open, reads into a
 /// page-sized buffer, close — `fs::read` would also `statx` for a size hint,
-/// which is a syscall per container on every `ps`.
+/// which is a syscall per container on every `ps`. A final symlink is not
+/// followed (ELOOP): records and /proc files are never links.
 pub fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {

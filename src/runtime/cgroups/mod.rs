@@ -287,6 +287,42 @@ impl Cgroups {
         Ok(pids)
     }
 
+    /// SIGKILL every process in cgroup `name` and wait (up to `timeout`) until
+    /// none is left: the whole container, whatever its record says. Through
+    /// `cgroup.kill` where a v2 hierarchy has it (atomic, no pid races), else
+    /// pid by pid from `cgroup.procs`, each checked to be a member while its
+    /// pidfd is held.
+    pub fn kill_all(&self, name: &str, timeout: std::time::Duration) -> Result<()> {
+        check_name(name)?;
+        let deadline = std::time::Instant::now() + timeout;
+        let killer =
+            self.hierarchies.iter().map(|h| h.mount.join(name).join("cgroup.kill")).find(|p| p.exists());
+        loop {
+            let pids = self.processes(name)?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            match &killer {
+                Some(kill) => write(kill, "1")?,
+                None => {
+                    for pid in pids {
+                        if let Ok(start) = crate::runtime::process::start_time(pid) {
+                            let _ =
+                                crate::runtime::process::signal_in_cgroup(pid, start, name, libc::SIGKILL);
+                        }
+                    }
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::os(format!(
+                    "cgroup {name} still has processes after SIGKILL: {:?}",
+                    self.processes(name)?
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Read one interface file of the container's cgroup, e.g. `memory.usage_in_bytes`.
     pub fn read(&self, name: &str, file: &str) -> Result<String> {
         if file.contains('/') {
