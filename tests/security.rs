@@ -286,6 +286,22 @@ fn other_host_users_reach_nothing_under_the_roots() {
     let o = run(&["exec", "s", "sh", "-c", "grep ' / / ' /proc/self/mountinfo"]);
     assert!(!o.stdout.contains("nosuid"), "the container's / is not nosuid: {}", o.stdout);
 
+    // A setuid-root file shipped in an imported image is as unreachable.
+    let src = top.path().join("img");
+    std::fs::create_dir_all(src.join("bin")).expect("img");
+    std::fs::copy("/bin/busybox", src.join("bin/suid")).expect("copy busybox");
+    std::fs::set_permissions(src.join("bin/suid"), std::os::unix::fs::PermissionsExt::from_mode(0o4755))
+        .expect("chmod");
+    let tarball = top.path().join("img.tar");
+    let st = std::process::Command::new("tar").arg("-cf").arg(&tarball).arg("-C").arg(&src).arg(".").status();
+    assert!(st.is_ok_and(|s| s.success()), "tar");
+    let o = run(&["image", "import", &tarball.to_string_lossy(), "suidimg"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let shipped = data.join("images/suidimg/rootfs/bin/suid");
+    assert_ne!(mode_of(&shipped) & 0o4000, 0, "the image keeps its setuid bit");
+    let o = as_nobody(&[&shipped.to_string_lossy(), "id", "-u"]);
+    assert!(o.code != 0 && !o.stdout.contains('0'), "nobody ran the image's setuid file: {}", o.stdout);
+
     let o = run(&["rm", "-f", "s"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(cgroup_dirs(&id).is_empty());
