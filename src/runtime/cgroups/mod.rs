@@ -7,6 +7,7 @@
 //! owns its controller, in that version's file format (`v1.rs`, `v2.rs`).
 
 mod devices_bpf;
+pub mod in_container;
 mod v1;
 mod v2;
 
