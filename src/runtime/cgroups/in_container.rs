@@ -66,27 +66,90 @@ pub fn mount_in_container(root: &Path, name: &str) -> Result<()> {
     let rootfd = rootdir.as_fd();
     let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let whole = mounts.len() == 1 && mounts[0].target.is_empty();
-    if !whole {
+    // The fresh tmpfs holding one directory per hierarchy (none on pure v2).
+    let tmpfs = if whole {
+        None
+    } else {
         mount_on(rootfd, MOUNT_POINT, Some("tmpfs"), Some("tmpfs"), hidden, Some("mode=755"))?;
-    }
+        Some(inroot::open(rootfd, MOUNT_POINT, libc::O_PATH | libc::O_DIRECTORY)?)
+    };
     for m in &mounts {
-        let rel =
-            if m.target.is_empty() { MOUNT_POINT.to_string() } else { format!("{MOUNT_POINT}/{}", m.target) };
-        if !m.target.is_empty() {
-            drop(inroot::mkdir_all(rootfd, &rel, 0o555)?);
-        }
+        let rel = if let Some(dir) = &tmpfs {
+            at_tmpfs(dir.as_fd(), &m.target, |d, n| unsafe { libc::mkdirat(d, n, 0o555) })?;
+            format!("{MOUNT_POINT}/{}", m.target)
+        } else {
+            MOUNT_POINT.to_string()
+        };
         let source = m
             .source
             .to_str()
             .ok_or_else(|| Error::invalid(format!("bad cgroup path {}", m.source.display())))?;
         mount_on(rootfd, &rel, Some(source), None, MsFlags::MS_BIND, None)?;
-        remount_read_only(rootfd, &rel)?;
-        for link in m.links.iter().filter(|l| **l != m.target) {
-            symlink_in(rootfd, MOUNT_POINT, link, &m.target)?;
+        if let Some(dir) = &tmpfs {
+            let target = CString::new(m.target.as_str())
+                .map_err(|_| Error::invalid(format!("bad cgroup name {:?}", m.target)))?;
+            for link in m.links.iter().filter(|l| **l != m.target) {
+                at_tmpfs(dir.as_fd(), link, |d, n| unsafe { libc::symlinkat(target.as_ptr(), d, n) })?;
+            }
         }
     }
-    if !whole {
+    // One call makes the tmpfs and every bind under it read-only (Linux 5.12);
+    // older kernels get a remount per mount.
+    let top = inroot::open(rootfd, MOUNT_POINT, libc::O_PATH | libc::O_DIRECTORY)?;
+    if !set_read_only_recursively(top.as_fd())? {
+        for m in mounts.iter().filter(|m| !m.target.is_empty()) {
+            remount_read_only(rootfd, &format!("{MOUNT_POINT}/{}", m.target))?;
+        }
         remount_read_only(rootfd, MOUNT_POINT)?;
+    }
+    Ok(())
+}
+
+/// mount_setattr(AT_RECURSIVE): ro, nosuid, nodev, noexec on the mount at
+/// `dir` and all below it. False when the kernel lacks the call.
+fn set_read_only_recursively(dir: BorrowedFd) -> Result<bool> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    // MOUNT_ATTR_RDONLY | NOSUID | NODEV | NOEXEC (linux/mount.h).
+    let attr = MountAttr { attr_set: 0x1 | 0x2 | 0x4 | 0x8, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dir.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    match r {
+        0 => Ok(true),
+        _ if Errno::last() == Errno::ENOSYS => Ok(false),
+        _ => Err(Error::os(format!(
+            "make /{MOUNT_POINT} read-only in the container: {}",
+            Errno::last().desc()
+        ))),
+    }
+}
+
+/// Make `name` in the fresh tmpfs with `make` (mkdirat, symlinkat); one that
+/// exists already (a name listed twice) is fine.
+fn at_tmpfs(
+    dir: BorrowedFd,
+    name: &str,
+    make: impl Fn(libc::c_int, *const libc::c_char) -> libc::c_int,
+) -> Result<()> {
+    let cname = CString::new(name).map_err(|_| Error::invalid(format!("bad cgroup name {name:?}")))?;
+    if make(dir.as_raw_fd(), cname.as_ptr()) < 0 && Errno::last() != Errno::EEXIST {
+        return Err(Error::os(format!(
+            "create /{MOUNT_POINT}/{name} in the container: {}",
+            Errno::last().desc()
+        )));
     }
     Ok(())
 }
@@ -115,19 +178,6 @@ fn remount_read_only(root: BorrowedFd, rel: &str) -> Result<()> {
         | MsFlags::MS_NODEV
         | MsFlags::MS_NOEXEC;
     mount_on(root, rel, None, None, flags, None)
-}
-
-fn symlink_in(root: BorrowedFd, dir: &str, name: &str, target: &str) -> Result<()> {
-    let d = inroot::open(root, dir, libc::O_PATH | libc::O_DIRECTORY)?;
-    let (n, t) = match (CString::new(name), CString::new(target)) {
-        (Ok(n), Ok(t)) => (n, t),
-        _ => return Err(Error::invalid(format!("bad cgroup name {name:?}"))),
-    };
-    if unsafe { libc::symlinkat(t.as_ptr(), d.as_raw_fd(), n.as_ptr()) } < 0 && Errno::last() != Errno::EEXIST
-    {
-        return Err(Error::os(format!("link /{dir}/{name} in the container: {}", Errno::last().desc())));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
