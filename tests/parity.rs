@@ -251,3 +251,56 @@ fn the_containers_own_cgroup_is_at_sys_fs_cgroup_read_only() {
     }
     env.finish();
 }
+
+/// A Debian rootfs (mmdebstrap minbase, cached under the target dir), where
+/// the findings of issue 10 were made with glibc's resolver and bash. Skipped,
+/// saying why, when mmdebstrap cannot build one (no tool, no mirror).
+#[test]
+fn a_debian_rootfs_sees_what_it_would_under_docker() {
+    let Some(tarball) = debian_rootfs() else { return };
+    let env = Env::new();
+    env.ok(&["image", "import", tarball.to_str().unwrap_or(""), "debian"]);
+    let script = "getent hosts localhost; getent hosts dbox; cat /etc/hostname; echo HOME=$HOME; \
+                  cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; \
+                  test -d /dev/mqueue && echo MQUEUE";
+    let out = env.ok(&["run", "--rm", "-m", "64m", "--hostname", "dbox", "debian", "bash", "-c", script]);
+    assert!(out.lines().any(|l| l.ends_with(" localhost") || l.contains(" localhost ")), "{out}");
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["127.0.0.1", "dbox"]), "{out}");
+    assert!(out.contains("\ndbox\n"), "/etc/hostname is the container's, not the image's: {out}");
+    assert!(out.contains("HOME=/root\n"), "{out}");
+    assert!(out.contains("67108864\n"), "the memory limit: {out}");
+    assert!(out.contains("MQUEUE"), "{out}");
+    // bash as a user reads its own home, not /root/.bashrc.
+    let o = env.run(&["run", "--rm", "-u", "daemon", "debian", "bash", "-ic", "echo HOME=$HOME"]);
+    assert!(o.stdout.contains("HOME=/usr/sbin"), "{} {}", o.stdout, o.stderr);
+    assert!(!o.stderr.contains("Permission denied"), "{}", o.stderr);
+    env.ok(&["image", "rm", "debian"]);
+    env.finish();
+}
+
+/// The cached Debian tarball, built on first use (about 20 s with a mirror).
+fn debian_rootfs() -> Option<PathBuf> {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-bookworm-minbase.tar");
+    if cache.is_file() {
+        return Some(cache);
+    }
+    let tmp = cache.with_extension(format!("tmp-{}.tar", std::process::id()));
+    let built = std::process::Command::new("timeout")
+        .args(["300", "mmdebstrap", "--quiet", "--variant=minbase", "bookworm"])
+        .arg(&tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match built {
+        Ok(o) if o.status.success() && std::fs::rename(&tmp, &cache).is_ok() => Some(cache),
+        other => {
+            let _ = std::fs::remove_file(&tmp);
+            let why = match other {
+                Ok(o) => String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("failed").to_string(),
+                Err(e) => e.to_string(),
+            };
+            eprintln!("skipped: mmdebstrap could not build a Debian rootfs ({why})");
+            None
+        }
+    }
+}
