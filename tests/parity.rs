@@ -67,9 +67,8 @@ fn etc_hosts_hostname_and_resolv_conf_are_the_containers() {
     let got: Vec<&str> = parts[2].lines().filter(|l| l.starts_with("nameserver")).collect();
     assert_eq!(got, want, "{}", parts[2]);
     assert_eq!(parts[3].trim(), "3", "all three are mounts: {out}");
-    // Bound from the container's state, not written into its layer: the
-    // image's /etc/hosts is not copied up; for the files the busybox image
-    // lacks, the layer only holds an empty mount point.
+    // Bound from the container's state, not written into its layer: nothing
+    // is copied up (an image lacking a file would get an empty mount point).
     let upper = upper_dir(&env, "n1");
     assert!(!upper.join("etc/hosts").exists(), "/etc/hosts was copied into the layer");
     for f in ["hosts", "hostname", "resolv.conf"] {

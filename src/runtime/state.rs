@@ -310,8 +310,11 @@ impl Store {
             .create_new(true)
             .mode(0o644)
             .open(&tmp)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .and_then(|_| fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)))
+            .and_then(|mut f| {
+                f.write_all(text.as_bytes())?;
+                // Whatever the umask: any user in the container reads it.
+                f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            })
             .and_then(|_| fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
