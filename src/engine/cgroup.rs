@@ -60,9 +60,10 @@ mod api {
     }
 
     /// SIGKILL every process in cgroup `name` and wait until it is empty (at
-    /// most 10 s, then throws): how `rm -f` ends a container, whatever its record says.
+    /// most 10 s, then throws): how `rm -f` ends a container, whatever its
+    /// record says. True when there was a process to kill.
     #[rhai_fn(return_raw)]
-    pub fn kill(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+    pub fn kill(ctx: NativeCallContext, name: &str) -> RhaiResult<bool> {
         at(&ctx, || with_host(|cg| rt(cg.kill_all(name, std::time::Duration::from_secs(10)))))
     }
 

@@ -38,8 +38,12 @@ mod api {
     /// stderr), `cgroup` (a cgroup made by `cgroup::create`: the init is born
     /// in it), `caps` (capability numbers to keep), `seccomp` (bool),
     /// `no_new_privileges`, `user`, `readonly_rootfs`, `masked_paths`,
-    /// `readonly_paths`, `monitor` (`#{state_root, data_root, name,
-    /// auto_remove}`: detach, with a monitor process as the init's parent).
+    /// `readonly_paths`, `etc_files` (`[#{source, target}]`: host files bound
+    /// onto paths resolved inside the root, e.g. its /etc/hosts), `monitor`
+    /// (`#{state_root, data_root, name, auto_remove}`: detach, with a monitor
+    /// process as the init's parent). The init brings loopback up, mounts
+    /// /dev/mqueue and its own cgroup read-only at /sys/fs/cgroup; without a
+    /// HOME in `env`, HOME is the user's home from the image's /etc/passwd.
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {

@@ -127,6 +127,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("args", include_str!("../../stdlib/args.rhai")),
     ("retry", include_str!("../../stdlib/retry.rhai")),
     ("security", include_str!("../../stdlib/security.rhai")),
+    ("etc_files", include_str!("../../stdlib/etc_files.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

@@ -116,6 +116,14 @@ mod api {
         at(&ctx, || Ok(Lock(std::rc::Rc::new(rt(store().lock(name))?))))
     }
 
+    /// Write `text` to `file` (a plain name, not `config.json`) in the
+    /// container's state directory, mode 0644; returns its path. For files
+    /// bound into the container, like its /etc/hosts.
+    #[rhai_fn(return_raw)]
+    pub fn write_file(ctx: NativeCallContext, name: &str, file: &str, text: &str) -> RhaiResult<String> {
+        at(&ctx, || rt(store().write_file(name, file, text)).map(|p| p.display().to_string()))
+    }
+
     /// Record that the container's init ended with `code`: status `Exited`, or
     /// `Stopped` when the record has `stop_requested`.
     #[rhai_fn(return_raw)]

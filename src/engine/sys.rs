@@ -152,6 +152,17 @@ mod api {
         ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
     }
 
+    /// The text of a host file, or `()` when it does not exist; throws kind
+    /// `os` when it cannot be read.
+    #[rhai_fn(return_raw)]
+    pub fn read_file(ctx: NativeCallContext, path: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || match sys::read_small(std::path::Path::new(path)) {
+            Ok(bytes) => Ok(Dynamic::from(String::from_utf8_lossy(&bytes).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Dynamic::UNIT),
+            Err(e) => rt(Err(crate::runtime::error::Error::os(format!("read {path}: {e}")))),
+        })
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()

@@ -130,6 +130,9 @@ impl ImageStore {
                 ),
                 ("etc/group", "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"),
                 ("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+                // Mount points for the container's own files: none is then made in each layer.
+                ("etc/hostname", ""),
+                ("etc/resolv.conf", ""),
             ];
             for (path, text) in files {
                 fs::write(root.join(path), text).ctx(|| format!("write /{path}"))?;

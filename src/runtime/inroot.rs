@@ -86,7 +86,6 @@ pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
 
 /// The path through which the kernel reaches an fd we hold: for `mount`'s
 /// target and `fchdir`-like uses where only a path is accepted.
-#[allow(dead_code)] // for mounts onto in-root targets (bind mounts into the root)
 pub fn proc_fd_path(fd: BorrowedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }

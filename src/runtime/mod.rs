@@ -4,13 +4,16 @@
 pub mod caps;
 pub mod cgroups;
 pub mod error;
+pub mod etc_files;
 pub mod exec_helper;
 pub mod image;
 pub mod inroot;
 pub mod logs;
+pub mod network;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
 pub mod sys;
 pub mod tty;
+pub mod user;

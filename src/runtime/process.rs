@@ -88,6 +88,9 @@ pub struct Spec {
     /// Detach: a monitor process becomes the init's parent and records its exit.
     #[serde(default)]
     pub monitor: Option<MonitorSpec>,
+    /// Files from the container's state bound into it (/etc/hosts, /etc/hostname, /etc/resolv.conf).
+    #[serde(default)]
+    pub etc_files: Vec<super::etc_files::FileMount>,
 }
 
 /// A process to run inside a running container (`exec`).
@@ -790,14 +793,18 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
                 readonly: spec.readonly_rootfs,
                 masked_paths: &spec.masked_paths,
                 readonly_paths: &spec.readonly_paths,
+                etc_files: &spec.etc_files,
+                cgroup: p.cgroup.as_deref(),
             }
             .enter()?;
+            super::network::loopback_up()?;
             if !hostname.is_empty() {
                 nix::unistd::sethostname(hostname).ctx(|| format!("set hostname {hostname:?}"))?;
             }
             enter_workdir(&p.cwd, true)?;
             if p.tty {
                 open_console(c.sock)?;
+                tty::bind_console_to_stdin()?;
             }
         }
         Enter::Joined => {
@@ -809,9 +816,15 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
         }
     }
     let user = match &p.user {
-        Some(u) => Some(resolve_user(u)?),
+        Some(u) => Some(super::user::resolve(u)?),
         None => None,
     };
+    let env = super::user::env_with_home(&p.env, user.as_ref());
+    if p.tty
+        && let Some(u) = &user
+    {
+        tty::give_stdin_terminal_to(u.uid)?;
+    }
     // A working directory reached through a leaked host fd would be outside our
     // root (CVE-2024-21626): the kernel then reports it as unreachable.
     match nix::unistd::getcwd() {
@@ -831,7 +844,7 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
             }
         }
     }
-    confine(p, c.filter, user)?;
+    confine(p, c.filter, user.map(|u| (u.uid, u.gid, u.groups)))?;
     // Tests widen the window between entering the container and exec, to show
     // nothing in the container can open this process meanwhile (debug builds only).
     if cfg!(debug_assertions)
@@ -844,7 +857,7 @@ fn child_setup_and_exec(c: &ChildSetup) -> std::result::Result<std::convert::Inf
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
-    exec_in_path(&p.args, &p.env, c.helper.map(|h| (h, c.sock)))
+    exec_in_path(&p.args, &env, c.helper.map(|h| (h, c.sock)))
 }
 
 /// Close every descriptor above stderr but `keep`.
@@ -901,60 +914,6 @@ fn confine(p: &Proc, filter: Option<&[libc::sock_filter]>, user: Option<(u32, u3
         nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)).ctx(|| format!("setuid {uid}"))?;
     }
     Ok(())
-}
-
-/// `UID[:GID]` or `NAME[:GROUP]` in the container's /etc/passwd and /etc/group:
-/// (uid, gid, supplementary gids). A numeric uid needs no passwd entry.
-fn resolve_user(spec: &str) -> Result<(u32, u32, Vec<u32>)> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let groups_file = fs::read_to_string("/etc/group").unwrap_or_default();
-    let entry = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 3 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
-    let (uid, mut gid, name) = match (&entry, user.parse::<u32>()) {
-        (Some(f), _) => (
-            f[2].parse().map_err(|_| Error::invalid(format!("bad uid for {user} in /etc/passwd")))?,
-            f[3].parse().unwrap_or(0),
-            f[0].to_string(),
-        ),
-        (None, Ok(uid)) => (uid, 0, String::new()),
-        (None, Err(_)) => {
-            return Err(Error::invalid(format!(
-                "unable to find user {user}: no matching entries in passwd file"
-            )));
-        }
-    };
-    if let Some(g) = group {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => groups_file
-                .lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.len() > 2 && f[0] == g)
-                .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| {
-                    Error::invalid(format!("unable to find group {g}: no matching entries in group file"))
-                })?,
-        };
-    }
-    let mut groups = vec![gid];
-    if !name.is_empty() {
-        for f in groups_file.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
-            if f.len() > 3
-                && f[3].split(',').any(|m| m == name)
-                && let Ok(g) = f[2].parse::<u32>()
-                && !groups.contains(&g)
-            {
-                groups.push(g);
-            }
-        }
-    }
-    Ok((uid, gid, groups))
 }
 
 fn setup_stdio(c: &ChildSetup) -> Result<()> {

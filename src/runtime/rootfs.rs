@@ -152,6 +152,10 @@ pub struct ContainerRoot<'a> {
     pub masked_paths: &'a [String],
     /// Bound read-only over themselves.
     pub readonly_paths: &'a [String],
+    /// Host files bound onto paths in the root (/etc/hosts, …).
+    pub etc_files: &'a [super::etc_files::FileMount],
+    /// The container's cgroup, shown read-only at /sys/fs/cgroup.
+    pub cgroup: Option<&'a str>,
 }
 
 impl ContainerRoot<'_> {
@@ -188,7 +192,12 @@ impl ContainerRoot<'_> {
             Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
         )?;
         mount_at(root, "dev/shm", "tmpfs", nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
+        mount_at(root, "dev/mqueue", "mqueue", nosuid_nodev_noexec, None)?;
         mount_at(root, "sys", "sysfs", nosuid_nodev_noexec | MsFlags::MS_RDONLY, None)?;
+        if let Some(name) = self.cgroup {
+            super::cgroups::in_container::mount_in_container(root, name)?;
+        }
+        super::etc_files::bind_all(root, self.etc_files)?;
 
         chdir(root).ctx(|| format!("chdir {}", root.display()))?;
         // pivot_root(".", ".") stacks the old root under the new one; detaching it

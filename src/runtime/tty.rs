@@ -31,6 +31,39 @@ pub fn copy_winsize(from: RawFd, to: RawFd) {
     }
 }
 
+/// In a new container, after pivot_root, with its terminal on stdin: bind that
+/// terminal onto /dev/console (a file made in the /dev tmpfs), as runc does.
+pub fn bind_console_to_stdin() -> Result<()> {
+    let mut name = [0 as libc::c_char; 128];
+    if unsafe { libc::ttyname_r(0, name.as_mut_ptr(), name.len()) } != 0 {
+        return Err(Error::os("the container's terminal has no name"));
+    }
+    let slave = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/dev/console")
+        .ctx(|| "create /dev/console")?;
+    nix::mount::mount(
+        Some(slave.as_str()),
+        "/dev/console",
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind {slave} on /dev/console"))
+}
+
+/// Give the terminal on stdin to `uid` (its group stays tty), so a `-u USER`
+/// process owns its terminal as under Docker.
+pub fn give_stdin_terminal_to(uid: u32) -> Result<()> {
+    if unsafe { libc::fchown(0, uid, u32::MAX) } < 0 {
+        return Err(Error::os(format!("give the terminal to uid {uid}: {}", Errno::last().desc())));
+    }
+    Ok(())
+}
+
 /// Puts a terminal in raw mode and restores it when dropped.
 struct RawMode {
     fd: RawFd,

@@ -7,6 +7,7 @@
 //! owns its controller, in that version's file format (`v1.rs`, `v2.rs`).
 
 mod devices_bpf;
+pub mod in_container;
 mod v1;
 mod v2;
 
@@ -292,16 +293,19 @@ impl Cgroups {
     /// `cgroup.kill` where a v2 hierarchy has it (atomic, no pid races), else
     /// pid by pid from `cgroup.procs`, each checked to be a member while its
     /// pidfd is held.
-    pub fn kill_all(&self, name: &str, timeout: std::time::Duration) -> Result<()> {
+    /// True when there was something to kill.
+    pub fn kill_all(&self, name: &str, timeout: std::time::Duration) -> Result<bool> {
         check_name(name)?;
         let deadline = std::time::Instant::now() + timeout;
         let killer =
             self.hierarchies.iter().map(|h| h.mount.join(name).join("cgroup.kill")).find(|p| p.exists());
+        let mut killed = false;
         loop {
             let pids = self.processes(name)?;
             if pids.is_empty() {
-                return Ok(());
+                return Ok(killed);
             }
+            killed = true;
             match &killer {
                 Some(kill) => write(kill, "1")?,
                 None => {
