@@ -115,7 +115,7 @@ pub struct RunOpts {
     /// Drop a capability (e.g. CHOWN, or ALL)
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// seccomp=unconfined, no-new-privileges
+    /// seccomp=unconfined, seccomp=FILE.json, no-new-privileges
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Run as UID[:GID] or NAME[:GROUP] (from the image's /etc/passwd)

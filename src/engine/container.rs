@@ -1,8 +1,9 @@
 //! `container::` — the container's init process and the host's view of processes.
 
 use super::{RhaiResult, at, from_dyn, rt};
+use crate::runtime::error::Context;
 use crate::runtime::process::{self, Created, ExecSpec, Spec};
-use crate::runtime::{caps, logs};
+use crate::runtime::{caps, logs, seccomp};
 use rhai::Array;
 use rhai::Map;
 use rhai::plugin::*;
@@ -36,7 +37,8 @@ mod api {
     /// `rootfs` (mounted root), and optionally `env` (array of "K=V"), `cwd`,
     /// `hostname`, `stdin` (bool), `tty` (bool), `log` (file for stdout and
     /// stderr), `cgroup` (a cgroup made by `cgroup::create`: the init is born
-    /// in it), `caps` (capability numbers to keep), `seccomp` (bool),
+    /// in it), `caps` (capability numbers to keep), `seccomp` (`true`:
+    /// Docker's default profile, `false`: none, or a profile's JSON text),
     /// `no_new_privileges`, `user`, `readonly_rootfs`, `masked_paths`,
     /// `readonly_paths`, `etc_files` (`[#{source, target}]`: host files bound
     /// onto paths resolved inside the root, e.g. its /etc/hosts), `monitor`
@@ -75,6 +77,20 @@ mod api {
                 (int("pid") as i32, int("start_time") as u64)
             });
             rt(logs::print(Path::new(path), tail, follow))
+        })
+    }
+
+    /// Read a seccomp profile in Docker's JSON format from `path`, check it and
+    /// that it compiles for a container holding `caps`, and return its text:
+    /// the container's record keeps the text, so `exec` applies the same
+    /// profile whatever becomes of the file. The error names the problem, not the file.
+    #[rhai_fn(return_raw)]
+    pub fn seccomp_profile(ctx: NativeCallContext, path: &str, caps: Array) -> RhaiResult<String> {
+        at(&ctx, || {
+            let text = rt(std::fs::read_to_string(path).ctx(|| "cannot read"))?;
+            let caps: Vec<u32> = caps.iter().filter_map(|c| c.as_int().ok()).map(|c| c as u32).collect();
+            rt(seccomp::program(Some(&text), &caps))?;
+            Ok(text)
         })
     }
 

@@ -58,20 +58,34 @@ pub const NAMES: [&str; 41] = [
 /// The highest capability number in `NAMES`.
 pub const LAST: u32 = NAMES.len() as u32 - 1;
 
-// The numbers the seccomp profile gates syscalls on.
+// Numbers the tests name (here and in seccomp's); the profiles name capabilities as strings.
+#[cfg(test)]
 pub const DAC_READ_SEARCH: u32 = 2;
+#[cfg(test)]
 pub const SYS_MODULE: u32 = 16;
+#[cfg(test)]
 pub const SYS_RAWIO: u32 = 17;
+#[cfg(test)]
 pub const SYS_CHROOT: u32 = 18;
+#[cfg(test)]
 pub const SYS_PTRACE: u32 = 19;
+#[cfg(test)]
 pub const SYS_PACCT: u32 = 20;
+#[cfg(test)]
 pub const SYS_ADMIN: u32 = 21;
+#[cfg(test)]
 pub const SYS_BOOT: u32 = 22;
+#[cfg(test)]
 pub const SYS_NICE: u32 = 23;
+#[cfg(test)]
 pub const SYS_TIME: u32 = 25;
+#[cfg(test)]
 pub const SYS_TTY_CONFIG: u32 = 26;
+#[cfg(test)]
 pub const SYSLOG: u32 = 34;
+#[cfg(test)]
 pub const PERFMON: u32 = 38;
+#[cfg(test)]
 pub const BPF: u32 = 39;
 
 /// Docker's default capabilities (moby `oci/caps/defaults.go`).

@@ -53,9 +53,10 @@ pub struct Proc {
     /// Capabilities to keep (numbers); `None` keeps what we have.
     #[serde(default)]
     pub caps: Option<Vec<u32>>,
-    /// Install the default seccomp filter (Docker's profile).
+    /// The seccomp filter: `true` Docker's default profile, `false` none, or a
+    /// profile's text in Docker's JSON format.
     #[serde(default)]
-    pub seccomp: bool,
+    pub seccomp: Seccomp,
     /// Set no_new_privs: no execve can gain privileges (setuid, file caps).
     #[serde(default)]
     pub no_new_privileges: bool,
@@ -65,6 +66,22 @@ pub struct Proc {
     /// The cgroup (e.g. `mydocker/ID`, already created) the process is born into.
     #[serde(default)]
     pub cgroup: Option<String>,
+}
+
+/// `Proc::seccomp`: on, off, or a profile of one's own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Seccomp {
+    /// `true`: Docker's default profile (embedded); `false`: no filter.
+    Enabled(bool),
+    /// A profile's text in Docker's JSON format.
+    Profile(String),
+}
+
+impl Default for Seccomp {
+    fn default() -> Seccomp {
+        Seccomp::Enabled(false)
+    }
 }
 
 /// A new container: its init process, root and hostname; built by the script.
@@ -250,17 +267,22 @@ impl Channels {
 }
 
 /// The seccomp program for `p`, compiled before clone so the child only installs it.
-fn seccomp_program(p: &Proc) -> Option<Vec<libc::sock_filter>> {
-    p.seccomp.then(|| {
-        let all: Vec<u32> = (0..=caps::LAST).collect();
-        seccomp::docker_default(p.caps.as_deref().unwrap_or(&all))
-    })
+fn seccomp_program(p: &Proc) -> Result<Option<Vec<libc::sock_filter>>> {
+    let profile = match &p.seccomp {
+        Seccomp::Enabled(false) => return Ok(None),
+        Seccomp::Enabled(true) => None,
+        Seccomp::Profile(json) => Some(json.as_str()),
+    };
+    let all: Vec<u32> = (0..=caps::LAST).collect();
+    let prog = seccomp::program(profile, p.caps.as_deref().unwrap_or(&all))
+        .map_err(|e| Error::new(e.kind, format!("seccomp profile: {}", e.message)))?;
+    Ok(Some(prog))
 }
 
 pub fn create(spec: &Spec) -> Result<Created> {
     let mut ch = Channels::open(&spec.process)?;
     let enter = Enter::NewRoot { spec };
-    let filter = seccomp_program(&spec.process);
+    let filter = seccomp_program(&spec.process)?;
     let mut child = ch.child_setup(&spec.process, enter, filter.as_deref());
     // A foreground container must not outlive the mydocker that relays it.
     child.die_with_parent = spec.monitor.is_none();
@@ -303,7 +325,7 @@ const EXEC_NAMESPACES: libc::c_int =
 pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
     let mut ch = Channels::open(&spec.process)?;
-    let filter = seccomp_program(&spec.process);
+    let filter = seccomp_program(&spec.process)?;
     let mut child = ch.child_setup(&spec.process, Enter::Joined, filter.as_deref());
     child.die_with_parent = true;
     let mut old = SigSet::empty();

@@ -1,0 +1,932 @@
+//! Seccomp for x86_64 without libseccomp: profiles in Docker's JSON format
+//! (`profile.rs`; the default is `stdlib/seccomp/default.json`, embedded)
+//! compiled here into a BPF program.
+//!
+//! `program` runs in the CLI before clone; the container child then only
+//! calls `install`.
+//!
+//! The program: check the architecture, refuse the x32 ABI, answer ENOSYS for
+//! numbers newer than any the profile names when its default denies (as runc
+//! does, so a libc probing a new syscall falls back instead of failing on
+//! EPERM), then a binary search over ranges of syscall numbers with the same
+//! rules, ending in a return or in the argument checks of one syscall.
+//!
+//! Only the native x86_64 ABI is filtered by name: i386 (`int 0x80`) and x32
+//! calls get the profile's default action when it denies, else EPERM, so no
+//! rule can be bypassed through another ABI's numbering (Docker filters i386
+//! and x32 by name as well; this runtime refuses them).
+
+mod profile;
+mod x86_64;
+
+pub use profile::{DEFAULT_PROFILE, Profile};
+
+use super::error::{Error, Result};
+use libc::sock_filter;
+use nix::errno::Errno;
+use std::collections::BTreeMap;
+
+/// What the filter does with a syscall (the kernel's SECCOMP_RET_* actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    /// Fail with this errno without running the syscall.
+    Errno(u16),
+    KillThread,
+    KillProcess,
+    /// Send SIGSYS.
+    Trap,
+    /// Notify a ptrace tracer with this value (ENOSYS without one).
+    Trace(u16),
+    /// Allow and log.
+    Log,
+}
+
+impl Action {
+    /// The filter's return value.
+    pub fn ret(self) -> u32 {
+        match self {
+            Action::Allow => libc::SECCOMP_RET_ALLOW,
+            Action::Errno(e) => libc::SECCOMP_RET_ERRNO | u32::from(e),
+            Action::KillThread => libc::SECCOMP_RET_KILL_THREAD,
+            Action::KillProcess => libc::SECCOMP_RET_KILL_PROCESS,
+            Action::Trap => libc::SECCOMP_RET_TRAP,
+            Action::Trace(v) => libc::SECCOMP_RET_TRACE | u32::from(v),
+            Action::Log => libc::SECCOMP_RET_LOG,
+        }
+    }
+
+    /// Does the syscall run (perhaps logged)?
+    fn runs(self) -> bool {
+        matches!(self, Action::Allow | Action::Log)
+    }
+}
+
+/// A 64-bit comparison of a syscall argument, as libseccomp's SCMP_CMP_*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `arg & mask == value`.
+    MaskedEq(u64),
+}
+
+/// `args[arg] <op> value`, unsigned, all 64 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgCmp {
+    pub arg: u8,
+    pub op: Op,
+    pub value: u64,
+}
+
+impl ArgCmp {
+    #[cfg(test)]
+    pub fn holds(&self, args: &[u64; 6]) -> bool {
+        let a = args[usize::from(self.arg)];
+        match self.op {
+            Op::Eq => a == self.value,
+            Op::Ne => a != self.value,
+            Op::Lt => a < self.value,
+            Op::Le => a <= self.value,
+            Op::Gt => a > self.value,
+            Op::Ge => a >= self.value,
+            Op::MaskedEq(mask) => a & mask == self.value,
+        }
+    }
+}
+
+/// `action` when every comparison holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub when: Vec<ArgCmp>,
+    pub action: Action,
+}
+
+/// One syscall's rules: the first rule whose comparisons hold decides, else
+/// `otherwise`, else the filter's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Syscall {
+    rules: Vec<Rule>,
+    otherwise: Option<Action>,
+}
+
+/// A syscall filter for x86_64: rules by syscall number and a default action.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    syscalls: BTreeMap<u32, Syscall>,
+    default: Action,
+    enosys_above: Option<u32>,
+}
+
+/// `AUDIT_ARCH_X86_64`: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
+pub const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+/// Syscall numbers with this bit set come from the x32 ABI.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+// Offsets into struct seccomp_data (little-endian).
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+fn arg_lo(arg: u8) -> u32 {
+    16 + 8 * u32::from(arg)
+}
+fn arg_hi(arg: u8) -> u32 {
+    arg_lo(arg) + 4
+}
+
+fn stmt(code: u32, k: u32) -> sock_filter {
+    sock_filter { code: code as u16, jt: 0, jf: 0, k }
+}
+fn jump(op: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k }
+}
+fn load(offset: u32) -> sock_filter {
+    stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
+}
+fn ret(value: u32) -> sock_filter {
+    stmt(libc::BPF_RET | libc::BPF_K, value)
+}
+
+/// A jump target inside one rule's code: `n` instructions ahead, or the rule's
+/// end (on to the next rule) when a comparison fails.
+#[derive(Clone, Copy)]
+enum To {
+    Ahead(u8),
+    Fail,
+}
+use To::{Ahead, Fail};
+
+/// An instruction of a rule, its jumps not yet resolved.
+struct Ins {
+    code: u32,
+    k: u32,
+    jt: To,
+    jf: To,
+}
+
+fn ld(offset: u32) -> Ins {
+    Ins { code: libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, k: offset, jt: Ahead(0), jf: Ahead(0) }
+}
+fn and(mask: u32) -> Ins {
+    Ins { code: libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, k: mask, jt: Ahead(0), jf: Ahead(0) }
+}
+fn j(op: u32, k: u32, jt: To, jf: To) -> Ins {
+    Ins { code: libc::BPF_JMP | op | libc::BPF_K, k, jt, jf }
+}
+
+/// One 64-bit comparison with 32-bit loads: the high halves decide unless equal.
+/// Falls through when it holds, jumps to `Fail` when not.
+fn compare(c: &ArgCmp) -> Vec<Ins> {
+    let (hi, lo) = (ld(arg_hi(c.arg)), ld(arg_lo(c.arg)));
+    let (vh, vl) = ((c.value >> 32) as u32, c.value as u32);
+    let (jeq, jgt, jge) = (libc::BPF_JEQ, libc::BPF_JGT, libc::BPF_JGE);
+    match c.op {
+        Op::Eq => vec![hi, j(jeq, vh, Ahead(0), Fail), lo, j(jeq, vl, Ahead(0), Fail)],
+        // High halves differ: holds (skip the low check).
+        Op::Ne => vec![hi, j(jeq, vh, Ahead(0), Ahead(2)), lo, j(jeq, vl, Fail, Ahead(0))],
+        Op::Gt => vec![
+            hi,
+            j(jgt, vh, Ahead(3), Ahead(0)),
+            j(jeq, vh, Ahead(0), Fail),
+            lo,
+            j(jgt, vl, Ahead(0), Fail),
+        ],
+        Op::Ge => vec![
+            hi,
+            j(jgt, vh, Ahead(3), Ahead(0)),
+            j(jeq, vh, Ahead(0), Fail),
+            lo,
+            j(jge, vl, Ahead(0), Fail),
+        ],
+        Op::Lt => vec![
+            hi,
+            j(jgt, vh, Fail, Ahead(0)),
+            j(jeq, vh, Ahead(0), Ahead(2)),
+            lo,
+            j(jge, vl, Fail, Ahead(0)),
+        ],
+        Op::Le => vec![
+            hi,
+            j(jgt, vh, Fail, Ahead(0)),
+            j(jeq, vh, Ahead(0), Ahead(2)),
+            lo,
+            j(jgt, vl, Fail, Ahead(0)),
+        ],
+        Op::MaskedEq(mask) => {
+            let (mh, ml) = ((mask >> 32) as u32, mask as u32);
+            let mut out = Vec::with_capacity(6);
+            // A zero high mask with a zero high value always holds (clone's flags).
+            if mh != 0 || vh != 0 {
+                out.extend([hi, and(mh), j(jeq, vh, Ahead(0), Fail)]);
+            }
+            out.extend([lo, and(ml), j(jeq, vl, Ahead(0), Fail)]);
+            out
+        }
+    }
+}
+
+/// A rule's code: its comparisons, then the return of its action; a failed
+/// comparison jumps past the return.
+fn rule_code(rule: &Rule) -> Result<Vec<sock_filter>> {
+    let mut ins: Vec<Ins> = rule.when.iter().flat_map(compare).collect();
+    ins.push(Ins { code: libc::BPF_RET | libc::BPF_K, k: rule.action.ret(), jt: Ahead(0), jf: Ahead(0) });
+    let len = ins.len();
+    let resolve = |t: To, at: usize| -> Result<u8> {
+        match t {
+            Ahead(n) => Ok(n),
+            Fail => u8::try_from(len - at - 1).map_err(|_| {
+                Error::invalid(format!("a rule with {} argument checks is too long", rule.when.len()))
+            }),
+        }
+    };
+    ins.iter()
+        .enumerate()
+        .map(|(at, i)| {
+            Ok(sock_filter { code: i.code as u16, jt: resolve(i.jt, at)?, jf: resolve(i.jf, at)?, k: i.k })
+        })
+        .collect()
+}
+
+impl Filter {
+    /// An empty filter: every syscall gets `default`.
+    pub fn new(default: Action) -> Filter {
+        Filter { syscalls: BTreeMap::new(), default, enosys_above: None }
+    }
+
+    /// Add a rule for syscall `nr`. Rules with argument checks are tried in
+    /// the order added; one without decides when none of them matched (a
+    /// later one replaces it).
+    pub fn add(&mut self, nr: u32, rule: Rule) -> &mut Filter {
+        let s = self.syscalls.entry(nr).or_default();
+        if rule.when.is_empty() {
+            s.otherwise = Some(rule.action);
+        } else {
+            s.rules.push(rule);
+        }
+        self
+    }
+
+    /// Answer ENOSYS for every number above `last` (syscalls newer than the profile).
+    pub fn enosys_above(&mut self, last: u32) -> &mut Filter {
+        self.enosys_above = Some(last.min(X32_SYSCALL_BIT - 1));
+        self
+    }
+
+    /// What another ABI (i386, x32) gets: never allowed.
+    fn other_abi(&self) -> Action {
+        if self.default.runs() { Action::Errno(libc::EPERM as u16) } else { self.default }
+    }
+
+    /// The rules of `nr` with the default folded in, to compare numbers.
+    fn resolved(&self, nr: u32) -> (&[Rule], Action) {
+        match self.syscalls.get(&nr) {
+            Some(s) => (&s.rules, s.otherwise.unwrap_or(self.default)),
+            None => (&[], self.default),
+        }
+    }
+
+    /// The action for a call, by the rules (what `compile`'s program must return).
+    #[cfg(test)]
+    pub fn decide(&self, arch: u32, nr: u32, args: &[u64; 6]) -> Action {
+        if arch != AUDIT_ARCH_X86_64 || nr & X32_SYSCALL_BIT != 0 {
+            return self.other_abi();
+        }
+        if self.enosys_above.is_some_and(|last| nr > last) {
+            return Action::Errno(libc::ENOSYS as u16);
+        }
+        let (rules, otherwise) = self.resolved(nr);
+        rules.iter().find(|r| r.when.iter().all(|c| c.holds(args))).map_or(otherwise, |r| r.action)
+    }
+
+    /// The BPF program; an error if it exceeds the kernel's 4096 instructions
+    /// or a rule is too long for BPF's 8-bit jumps.
+    pub fn compile(&self) -> Result<Vec<sock_filter>> {
+        let other = ret(self.other_abi().ret());
+        let mut prog = vec![
+            load(OFF_ARCH),
+            jump(libc::BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
+            other,
+            load(OFF_NR),
+            jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1),
+            other,
+        ];
+        if let Some(last) = self.enosys_above {
+            prog.push(jump(libc::BPF_JGT, last, 0, 1));
+            prog.push(ret(Action::Errno(libc::ENOSYS as u16).ret()));
+        }
+        prog.extend(self.tree(&self.ranges())?);
+        if prog.len() > libc::BPF_MAXINSNS as usize {
+            return Err(Error::invalid(format!(
+                "the seccomp program has {} instructions; the kernel takes at most {}",
+                prog.len(),
+                libc::BPF_MAXINSNS
+            )));
+        }
+        Ok(prog)
+    }
+
+    /// Runs of syscall numbers with the same rules, as (first number, rules,
+    /// otherwise); the last run extends to every higher number.
+    fn ranges(&self) -> Vec<(u32, &[Rule], Action)> {
+        let named = self.syscalls.keys().next_back().copied().unwrap_or(0);
+        let top = self.enosys_above.unwrap_or(0).max(named);
+        let mut out: Vec<(u32, &[Rule], Action)> = Vec::new();
+        for nr in 0..=top.saturating_add(1) {
+            let (rules, otherwise) = self.resolved(nr);
+            if out.last().is_none_or(|&(_, r, o)| (r, o) != (rules, otherwise)) {
+                out.push((nr, rules, otherwise));
+            }
+        }
+        out
+    }
+
+    /// Binary search over `ranges` with the syscall number in A. The left half
+    /// follows the comparison inline; when it is too long for an 8-bit jump, a
+    /// `ja` (32-bit offset) carries the jump to the right half.
+    fn tree(&self, ranges: &[(u32, &[Rule], Action)]) -> Result<Vec<sock_filter>> {
+        if let [(_, rules, otherwise)] = ranges {
+            let mut out = Vec::new();
+            for r in rules.iter() {
+                out.extend(rule_code(r)?);
+            }
+            out.push(ret(otherwise.ret()));
+            return Ok(out);
+        }
+        let mid = ranges.len() / 2;
+        let left = self.tree(&ranges[..mid])?;
+        let right = self.tree(&ranges[mid..])?;
+        let mut out = Vec::with_capacity(left.len() + right.len() + 2);
+        match u8::try_from(left.len()) {
+            Ok(skip) => out.push(jump(libc::BPF_JGE, ranges[mid].0, skip, 0)),
+            Err(_) => {
+                out.push(jump(libc::BPF_JGE, ranges[mid].0, 0, 1));
+                out.push(stmt(libc::BPF_JMP | libc::BPF_JA, left.len() as u32));
+            }
+        }
+        out.extend(left);
+        out.extend(right);
+        Ok(out)
+    }
+}
+
+/// The program for a container holding capabilities `caps` (numbers as in
+/// `caps::NAMES`) under `profile` (Docker's JSON format; `None`: the
+/// embedded default). Build it before forking.
+pub fn program(profile: Option<&str>, caps: &[u32]) -> Result<Vec<sock_filter>> {
+    Profile::parse(profile.unwrap_or(DEFAULT_PROFILE))?.filter(caps)?.compile()
+}
+
+/// Install `prog` as the calling thread's seccomp filter; it is inherited by
+/// every process the thread creates and cannot be removed.
+///
+/// This does not set no_new_privs; the caller decides. Without it the kernel
+/// requires CAP_SYS_ADMIN in the effective set, so in the container child
+/// install the filter before `caps::apply` drops it (the profile allows the
+/// capset and prctl calls that follow). Everything the child does after this
+/// must pass the filter, so install it as late as possible before execve.
+pub fn install(prog: &[sock_filter]) -> Result<()> {
+    if prog.is_empty() || prog.len() > libc::BPF_MAXINSNS as usize {
+        return Err(Error::invalid(format!(
+            "seccomp program has {} instructions; the kernel takes 1 to {}",
+            prog.len(),
+            libc::BPF_MAXINSNS
+        )));
+    }
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+    let fprog_ptr = &fprog as *const libc::sock_fprog;
+    let mode = libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong;
+    if unsafe { libc::syscall(libc::SYS_seccomp, mode, 0 as libc::c_ulong, fprog_ptr) } == 0 {
+        return Ok(());
+    }
+    let mut err = Errno::last();
+    if err == Errno::ENOSYS {
+        // Kernels before 3.17 have no seccomp(2); this prctl is its older form.
+        let mode = libc::SECCOMP_MODE_FILTER as libc::c_ulong;
+        if unsafe { libc::prctl(libc::PR_SET_SECCOMP, mode, fprog_ptr) } == 0 {
+            return Ok(());
+        }
+        err = Errno::last();
+    }
+    Err(Error::os(format!("install seccomp filter: {}", err.desc())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::caps;
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+    fn nr(name: &str) -> u32 {
+        x86_64::number(name).unwrap_or_else(|| panic!("unknown syscall {name}"))
+    }
+
+    /// A BPF interpreter for the instructions `compile` emits; panics on
+    /// anything else or on a jump out of the program.
+    fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = [0u32; 16];
+        data[0] = nr;
+        data[1] = arch;
+        for (i, a) in args.iter().enumerate() {
+            data[4 + 2 * i] = *a as u32;
+            data[5 + 2 * i] = (*a >> 32) as u32;
+        }
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let ins = prog[pc];
+            pc += 1;
+            let code = u32::from(ins.code);
+            let cond = |taken: bool| usize::from(if taken { ins.jt } else { ins.jf });
+            match code {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    assert!(ins.k.is_multiple_of(4) && ins.k < 64);
+                    acc = data[(ins.k / 4) as usize];
+                }
+                c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= ins.k,
+                c if c == libc::BPF_RET | libc::BPF_K => return ins.k,
+                c if c == libc::BPF_JMP | libc::BPF_JA => pc += ins.k as usize,
+                c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => pc += cond(acc == ins.k),
+                c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => pc += cond(acc >= ins.k),
+                c if c == libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K => pc += cond(acc > ins.k),
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => pc += cond(acc & ins.k != 0),
+                c => panic!("unexpected BPF opcode {c:#x}"),
+            }
+        }
+    }
+
+    fn eval(prog: &[sock_filter], name: &str, args: [u64; 6]) -> u32 {
+        run(prog, AUDIT_ARCH_X86_64, nr(name), args)
+    }
+
+    fn default_caps() -> Vec<u32> {
+        caps::resolve(&[], &[]).unwrap()
+    }
+
+    fn all_caps() -> Vec<u32> {
+        (0..=caps::LAST).collect()
+    }
+
+    fn docker_default(caps: &[u32]) -> Vec<sock_filter> {
+        program(None, caps).expect("the default profile compiles")
+    }
+
+    fn default_filter(caps: &[u32]) -> Filter {
+        Profile::parse(DEFAULT_PROFILE).expect("default.json parses").filter(caps).expect("filter")
+    }
+
+    /// Argument vectors that hit the edges of the default profile's checks.
+    fn interesting_args() -> Vec<[u64; 6]> {
+        let mut v: Vec<u64> =
+            vec![0, 1, 8, 40, 41, 39, 0x20000, 0x20008, 0xffff_ffff, 0x1_0000_0000, u64::MAX];
+        v.extend([(1 << 32) | 40, (1 << 32) | 0xffff_ffff, 0x3d0f00, 0x11 | 0x0120_0000]);
+        for ns in [libc::CLONE_NEWNS, libc::CLONE_NEWUSER, libc::CLONE_NEWNET, libc::CLONE_NEWCGROUP] {
+            v.push(ns as u64 | 0x11);
+            v.push((1 << 40) | ns as u64);
+        }
+        v.iter().map(|&a| [a, a.wrapping_mul(3), 0, 0, 0, 0]).collect()
+    }
+
+    /// The cap sets the comparisons run over: none, Docker's, all, and Docker's plus each one.
+    fn cap_sets() -> Vec<Vec<u32>> {
+        let mut sets = vec![vec![], default_caps(), all_caps()];
+        for c in 0..=caps::LAST {
+            let mut s = default_caps();
+            if !s.contains(&c) {
+                s.push(c);
+                sets.push(s);
+            }
+        }
+        sets
+    }
+
+    #[test]
+    fn program_fits_the_kernel_limit() {
+        for caps in [vec![], default_caps(), all_caps()] {
+            let prog = docker_default(&caps);
+            assert!(prog.len() < 4096, "{} instructions", prog.len());
+        }
+        // A binary search: a few hundred instructions, not one per syscall pair.
+        assert!(docker_default(&default_caps()).len() < 600);
+    }
+
+    /// The compiled program answers as the rules say, for every number and argument edge.
+    #[test]
+    fn program_matches_the_rules() {
+        for caps in cap_sets() {
+            let f = default_filter(&caps);
+            let prog = f.compile().unwrap();
+            for n in 0..1100 {
+                for args in interesting_args() {
+                    let want = f.decide(AUDIT_ARCH_X86_64, n, &args).ret();
+                    assert_eq!(run(&prog, AUDIT_ARCH_X86_64, n, args), want, "syscall {n} {args:x?}");
+                }
+            }
+        }
+    }
+
+    /// Each operator, 64 bits wide, around its value and across the halves.
+    #[test]
+    fn argument_operators_compare_64_bits() {
+        let ops = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::MaskedEq(0xff00_0000_0000_00ff)];
+        let values = [0u64, 5, 0xffff_ffff, 0x1_0000_0000, 0x7_0000_0005, u64::MAX];
+        for op in ops {
+            for value in values {
+                let mut f = Filter::new(Action::Errno(1));
+                let when = vec![ArgCmp {
+                    arg: 3,
+                    op,
+                    value: if let Op::MaskedEq(m) = op { value & m } else { value },
+                }];
+                f.add(7, Rule { when, action: Action::Allow });
+                let prog = f.compile().unwrap();
+                let mut probes = vec![0u64, u64::MAX, 0x8000_0000_0000_0000];
+                for d in [0u64, 1, 1 << 32, 0xffff_ffff] {
+                    probes.extend([value.wrapping_add(d), value.wrapping_sub(d), value ^ d]);
+                }
+                for a in probes {
+                    let args = [0, 0, 0, a, 0, 0];
+                    let want = f.decide(AUDIT_ARCH_X86_64, 7, &args).ret();
+                    assert_eq!(run(&prog, AUDIT_ARCH_X86_64, 7, args), want, "{op:?} {value:#x} on {a:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rules_are_tried_in_order_then_the_unconditional_one() {
+        let eq = |arg, value| ArgCmp { arg, op: Op::Eq, value };
+        let mut f = Filter::new(Action::Errno(1));
+        f.add(3, Rule { when: vec![], action: Action::Allow });
+        f.add(3, Rule { when: vec![eq(0, 1), eq(1, 2)], action: Action::Errno(13) });
+        f.add(3, Rule { when: vec![eq(0, 1)], action: Action::Trap });
+        let prog = f.compile().unwrap();
+        let at = |a0, a1| run(&prog, AUDIT_ARCH_X86_64, 3, [a0, a1, 0, 0, 0, 0]);
+        assert_eq!(at(1, 2), Action::Errno(13).ret());
+        assert_eq!(at(1, 3), Action::Trap.ret());
+        assert_eq!(at(0, 2), ALLOW);
+        assert_eq!(run(&prog, AUDIT_ARCH_X86_64, 4, [0; 6]), Action::Errno(1).ret());
+        // No ENOSYS stub unless asked: everything above keeps the default.
+        assert_eq!(run(&prog, AUDIT_ARCH_X86_64, 999, [0; 6]), Action::Errno(1).ret());
+    }
+
+    #[test]
+    fn default_profile_rules() {
+        let p = docker_default(&default_caps());
+        let profile: serde_json::Value = serde_json::from_str(DEFAULT_PROFILE).unwrap();
+        let allowed = profile["syscalls"][0]["names"].as_array().unwrap();
+        assert!(allowed.len() > 290, "the unconditional allow list comes first");
+        for name in allowed.iter().filter_map(|n| n.as_str()) {
+            assert_eq!(eval(&p, name, [0; 6]), ALLOW, "{name}");
+        }
+        // Docker 25+ denies io_uring.
+        for name in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+            assert!(!allowed.iter().any(|n| n == name), "{name} listed");
+            assert_eq!(eval(&p, name, [0; 6]), EPERM, "{name}");
+        }
+        for name in
+            ["keyctl", "add_key", "request_key", "unshare", "mount", "umount2", "setns", "bpf", "reboot"]
+        {
+            assert_eq!(eval(&p, name, [0; 6]), EPERM, "{name}");
+        }
+        // Denied although never named: kexec_load, pivot_root, userfaultfd.
+        for name in ["kexec_load", "pivot_root", "userfaultfd"] {
+            assert_eq!(eval(&p, name, [0; 6]), EPERM, "{name}");
+        }
+        // chroot is gated by CAP_SYS_CHROOT, which Docker's default set has.
+        assert_eq!(eval(&p, "chroot", [0; 6]), ALLOW);
+        assert_eq!(eval(&p, "kcmp", [0; 6]), EPERM);
+        // ptrace: allowed from kernel 4.8 (minKernel), whatever the caps.
+        assert_eq!(eval(&p, "ptrace", [0; 6]), ALLOW);
+        assert_eq!(eval(&docker_default(&[]), "ptrace", [0; 6]), ALLOW);
+        assert_eq!(eval(&p, "arch_prctl", [0; 6]), ALLOW, "includes.arches amd64");
+        assert_eq!(eval(&p, "modify_ldt", [0; 6]), ALLOW);
+
+        let sigchld = libc::SIGCHLD as u64;
+        let fork_flags = (libc::CLONE_CHILD_SETTID | libc::CLONE_CHILD_CLEARTID) as u64 | sigchld;
+        let thread_flags = 0x3d0f00; // glibc's pthread_create clone flags
+        assert_eq!(eval(&p, "clone", [fork_flags, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(&p, "clone", [thread_flags, 0, 0, 0, 0, 0]), ALLOW);
+        for ns in [libc::CLONE_NEWNS, libc::CLONE_NEWUSER, libc::CLONE_NEWNET, libc::CLONE_NEWCGROUP] {
+            assert_eq!(eval(&p, "clone", [ns as u64 | sigchld, 0, 0, 0, 0, 0]), EPERM);
+        }
+        assert_eq!(eval(&p, "clone3", [0; 6]), ENOSYS);
+
+        for ok in [0x0u64, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
+            assert_eq!(eval(&p, "personality", [ok, 0, 0, 0, 0, 0]), ALLOW, "personality({ok:#x})");
+        }
+        for bad in [0x0040000u64, 0x1, 0xffff_ffff_ffff_ffff, 0x1_0000_0000] {
+            assert_eq!(eval(&p, "personality", [bad, 0, 0, 0, 0, 0]), EPERM, "personality({bad:#x})");
+        }
+        assert_eq!(eval(&p, "socket", [libc::AF_INET as u64, 1, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(&p, "socket", [libc::AF_VSOCK as u64, 1, 0, 0, 0, 0]), EPERM);
+        // The kernel reads the family as an int: high bits must not smuggle AF_VSOCK through.
+        assert_eq!(eval(&p, "socket", [(1 << 32) | libc::AF_VSOCK as u64, 1, 0, 0, 0, 0]), EPERM);
+    }
+
+    #[test]
+    fn architecture_and_number_edges() {
+        let p = docker_default(&default_caps());
+        const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+        assert_eq!(run(&p, AUDIT_ARCH_I386, 20, [0; 6]), EPERM, "i386 getpid");
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 39, [0; 6]), EPERM, "x32 getpid");
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, u32::MAX, [0; 6]), EPERM);
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, 466, [0; 6]), ALLOW, "removexattrat, the newest named");
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, 467, [0; 6]), ENOSYS, "newer than the profile");
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, 1000, [0; 6]), ENOSYS);
+        // Holes below the newest named are simply denied.
+        assert_eq!(run(&p, AUDIT_ARCH_X86_64, 400, [0; 6]), EPERM);
+    }
+
+    #[test]
+    fn capabilities_unlock_syscalls() {
+        let base = default_caps();
+        let with = |cap: u32| {
+            let mut c = base.clone();
+            c.push(cap);
+            docker_default(&c)
+        };
+        let admin = with(caps::SYS_ADMIN);
+        for name in
+            ["mount", "umount2", "unshare", "setns", "bpf", "sethostname", "fsopen", "perf_event_open"]
+        {
+            assert_eq!(eval(&admin, name, [0; 6]), ALLOW, "{name} with CAP_SYS_ADMIN");
+        }
+        let newns = (libc::CLONE_NEWNS | libc::SIGCHLD) as u64;
+        assert_eq!(eval(&admin, "clone", [newns, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(&admin, "clone3", [0; 6]), ALLOW);
+        for (cap, names) in [
+            (caps::SYS_PTRACE, &["kcmp", "pidfd_getfd", "process_madvise"][..]),
+            (caps::SYS_MODULE, &["init_module", "finit_module", "delete_module"][..]),
+            (caps::SYS_TIME, &["settimeofday", "clock_settime"][..]),
+            (caps::SYS_BOOT, &["reboot"][..]),
+            (caps::SYS_PACCT, &["acct"][..]),
+            (caps::SYS_RAWIO, &["iopl", "ioperm"][..]),
+            (caps::SYS_TTY_CONFIG, &["vhangup"][..]),
+            (caps::SYS_NICE, &["mbind", "set_mempolicy", "get_mempolicy"][..]),
+            (caps::SYSLOG, &["syslog"][..]),
+            (caps::BPF, &["bpf"][..]),
+            (caps::PERFMON, &["perf_event_open"][..]),
+            (caps::DAC_READ_SEARCH, &["open_by_handle_at"][..]),
+        ] {
+            let p = with(cap);
+            let plain = docker_default(&base);
+            for name in names {
+                assert_eq!(eval(&plain, name, [0; 6]), EPERM, "{name} without {:?}", caps::name(cap));
+                assert_eq!(eval(&p, name, [0; 6]), ALLOW, "{name} with {:?}", caps::name(cap));
+            }
+            // One capability unlocks only its own syscalls.
+            assert_eq!(eval(&p, "mount", [0; 6]), EPERM);
+        }
+        // Without CAP_SYS_CHROOT, chroot is denied.
+        let no_chroot: Vec<u32> = base.iter().copied().filter(|&c| c != caps::SYS_CHROOT).collect();
+        assert_eq!(eval(&docker_default(&no_chroot), "chroot", [0; 6]), EPERM);
+    }
+
+    #[test]
+    fn long_left_branches_use_ja() {
+        // Alternating actions make ~700 ranges: the top comparisons need `ja`.
+        let mut f = Filter::new(Action::Errno(libc::EPERM as u16));
+        f.enosys_above(1400);
+        for n in (0..1400).step_by(2) {
+            f.add(n, Rule { when: vec![], action: Action::Allow });
+        }
+        f.add(7, Rule { when: vec![], action: Action::Errno(libc::EACCES as u16) });
+        let prog = f.compile().unwrap();
+        assert!(prog.iter().any(|i| u32::from(i.code) == libc::BPF_JMP | libc::BPF_JA));
+        for n in 0..1500 {
+            let want = f.decide(AUDIT_ARCH_X86_64, n, &[0; 6]).ret();
+            assert_eq!(run(&prog, AUDIT_ARCH_X86_64, n, [0; 6]), want, "syscall {n}");
+        }
+    }
+
+    #[test]
+    fn too_big_or_too_long_is_an_error() {
+        // Every number with its own argument check: more than the kernel takes.
+        let mut f = Filter::new(Action::Errno(1));
+        for n in 0..1000 {
+            f.add(
+                n,
+                Rule {
+                    when: vec![ArgCmp { arg: 0, op: Op::Eq, value: u64::from(n) }],
+                    action: Action::Allow,
+                },
+            );
+        }
+        assert!(f.compile().unwrap_err().message.contains("instructions"));
+        // A rule whose checks do not fit BPF's 8-bit jumps.
+        let mut f = Filter::new(Action::Errno(1));
+        let when = vec![ArgCmp { arg: 0, op: Op::Gt, value: 1 }; 60];
+        f.add(0, Rule { when, action: Action::Allow });
+        assert!(f.compile().unwrap_err().message.contains("too long"));
+    }
+
+    #[test]
+    fn install_rejects_bad_sizes() {
+        assert!(install(&[]).is_err());
+        let big = vec![ret(ALLOW); 4097];
+        assert_eq!(install(&big).unwrap_err().kind, super::super::error::Kind::Invalid);
+    }
+
+    fn is_root() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        eprintln!("skipped: needs root");
+        false
+    }
+
+    /// Fork; in the child install `prog` and run `checks`, exiting with the
+    /// number of the first failing check (0 if all pass).
+    fn in_filtered_child(prog: &[sock_filter], checks: fn() -> i32) {
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = if install(prog).is_err() { 100 } else { checks() };
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).expect("waitpid");
+                assert_eq!(status, WaitStatus::Exited(child, 0), "check failed in the filtered child");
+            }
+        }
+    }
+
+    fn errno() -> i32 {
+        Errno::last_raw()
+    }
+
+    /// The checks under the default profile; raw libc calls only (we are a
+    /// fork of a multi-threaded test process).
+    fn default_checks() -> i32 {
+        unsafe {
+            if libc::getpid() <= 0 {
+                return 1;
+            }
+            if libc::unshare(libc::CLONE_NEWNS) != -1 || errno() != libc::EPERM {
+                return 2;
+            }
+            // Unfiltered, this would fail with ENOENT instead (and mount nothing).
+            let r = libc::mount(
+                c"none".as_ptr(),
+                c"/nonexistent-mydocker-test".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+            if r != -1 || errno() != libc::EPERM {
+                return 3;
+            }
+            let r =
+                libc::syscall(libc::SYS_keyctl, 0 as libc::c_ulong, -3 as libc::c_long, 0 as libc::c_ulong);
+            if r != -1 || errno() != libc::EPERM {
+                return 4;
+            }
+            // fork() is clone(SIGCHLD|CLONE_CHILD_*): allowed.
+            match libc::fork() {
+                -1 => return 5,
+                0 => libc::_exit(7),
+                pid => {
+                    let mut status = 0;
+                    if libc::waitpid(pid, &mut status, 0) != pid
+                        || !libc::WIFEXITED(status)
+                        || libc::WEXITSTATUS(status) != 7
+                    {
+                        return 6;
+                    }
+                }
+            }
+            // clone with a namespace flag: EPERM (and no child).
+            let flags = (libc::CLONE_NEWUTS | libc::SIGCHLD) as libc::c_ulong;
+            let z = 0 as libc::c_ulong;
+            match libc::syscall(libc::SYS_clone, flags, z, z, z, z) {
+                0 => libc::_exit(0),
+                -1 if errno() == libc::EPERM => {}
+                -1 => return 7,
+                pid => {
+                    libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+                    return 7;
+                }
+            }
+            if libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), z) != -1 || errno() != libc::ENOSYS {
+                return 8;
+            }
+            if libc::personality(0xffff_ffff) == -1 {
+                return 9;
+            }
+            if libc::personality(0x0040000) != -1 || errno() != libc::EPERM {
+                return 10;
+            }
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            if fd < 0 {
+                return 11;
+            }
+            libc::close(fd);
+            if libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0) != -1 || errno() != libc::EPERM {
+                return 12;
+            }
+            // chroot passes the filter (CAP_SYS_CHROOT) and fails in the kernel.
+            if libc::chroot(c"/nonexistent-mydocker-test".as_ptr()) != -1 || errno() != libc::ENOENT {
+                return 13;
+            }
+            if libc::syscall(500 as libc::c_long) != -1 || errno() != libc::ENOSYS {
+                return 14;
+            }
+            let me = libc::getpid() as libc::c_ulong;
+            if libc::syscall(libc::SYS_kcmp, me, me, z, z, z) != -1 || errno() != libc::EPERM {
+                return 15;
+            }
+            // io_uring is denied (Docker 25+); unfiltered this would be EBADF.
+            let bad_fd = -1 as libc::c_long;
+            if libc::syscall(libc::SYS_io_uring_enter, bad_fd, z, z, z, z, z) != -1 || errno() != libc::EPERM
+            {
+                return 16;
+            }
+        }
+        0
+    }
+
+    #[test]
+    fn default_filter_in_child() {
+        if !is_root() {
+            return;
+        }
+        in_filtered_child(&docker_default(&default_caps()), default_checks);
+    }
+
+    fn admin_checks() -> i32 {
+        unsafe {
+            // Passes the filter; as root with CAP_SYS_ADMIN the kernel allows it too.
+            if libc::unshare(libc::CLONE_NEWUTS) != 0 {
+                return 1;
+            }
+            let r = libc::mount(
+                c"none".as_ptr(),
+                c"/nonexistent-mydocker-test".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+            if r != -1 || errno() != libc::ENOENT {
+                return 2;
+            }
+            // clone3 reaches the kernel, which rejects a null argument.
+            let z = 0 as libc::c_ulong;
+            if libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), z) != -1 || errno() == libc::ENOSYS {
+                return 3;
+            }
+            if libc::syscall(libc::SYS_keyctl, 0 as libc::c_ulong, -3 as libc::c_long, z) != -1
+                || errno() != libc::EPERM
+            {
+                return 4;
+            }
+        }
+        0
+    }
+
+    #[test]
+    fn sys_admin_filter_in_child() {
+        if !is_root() {
+            return;
+        }
+        let mut caps = default_caps();
+        caps.push(caps::SYS_ADMIN);
+        in_filtered_child(&docker_default(&caps), admin_checks);
+    }
+
+    /// The container child's order: filter (needs CAP_SYS_ADMIN), then capabilities,
+    /// then exec. A shell with pipes, subshells and background jobs must run.
+    #[test]
+    fn shell_runs_under_profile_and_default_caps() {
+        if !is_root() || !std::path::Path::new("/bin/sh").exists() {
+            return;
+        }
+        let caps = default_caps();
+        let prog = docker_default(&caps);
+        let script = c"ls / | wc -l >/dev/null && (date; id) >/dev/null && { sleep 0 & wait; } && \
+            ! unshare -m true 2>/dev/null && ! grep -q 'Seccomp:.0' /proc/self/status";
+        let argv = [c"sh".as_ptr(), c"-c".as_ptr(), script.as_ptr(), std::ptr::null()];
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = if install(&prog).is_err() {
+                    100
+                } else if caps::apply(&caps).is_err() {
+                    101
+                } else {
+                    unsafe { libc::execv(c"/bin/sh".as_ptr(), argv.as_ptr()) };
+                    102
+                };
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                let status = waitpid(child, None).expect("waitpid");
+                assert_eq!(status, WaitStatus::Exited(child, 0), "sh under the default profile");
+            }
+        }
+    }
+}
