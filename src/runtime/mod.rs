@@ -7,6 +7,8 @@ pub mod error;
 pub mod exec_helper;
 pub mod image;
 pub mod inroot;
+pub mod log_relay;
+pub mod log_split;
 pub mod logs;
 pub mod process;
 pub mod rootfs;
