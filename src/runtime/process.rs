@@ -10,7 +10,8 @@
 //! process continuing on a copy of its stack.
 //!
 //! Detached containers get a monitor: a process in its own session that is the
-//! init's parent, waits for it and records its exit in the state store. The
+//! init's parent, writes its output to the log (from a pipe, so it can rotate
+//! it), waits for it and records its exit in the state store. The
 //! monitor re-execs this binary (`__monitor`) right after cloning the init, so
 //! it keeps none of the CLI's memory.
 
@@ -46,7 +47,8 @@ pub struct Proc {
     /// Give the process a pseudo-terminal (`-t`); the caller relays it in `wait`.
     #[serde(default)]
     pub tty: bool,
-    /// Send stdout and stderr to this file (detached containers).
+    /// Send stdout and stderr to this file (detached containers: through a
+    /// pipe to the monitor, which writes the file).
     #[serde(default)]
     pub log: Option<PathBuf>,
     /// Capabilities to keep (numbers); `None` keeps what we have.
