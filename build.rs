@@ -36,5 +36,6 @@ fn main() {
     let status = cmd.status().expect("run rustc for the exec trampoline");
     assert!(status.success(), "compiling {SOURCE} as the exec trampoline failed");
     println!("cargo:rerun-if-changed={SOURCE}");
+    println!("cargo:rerun-if-changed=src/runtime/log_split.rs");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -106,9 +106,12 @@ pub struct RunOpts {
     /// CPUs the container may run on (e.g. 0-1, 0,2)
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
-    /// Maximum number of processes (-1: unlimited)
+    /// Maximum number of processes (default 2048; -1: unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Log option: max-size=SIZE (default 10m), max-file=N (default 3)
+    #[arg(long = "log-opt", value_name = "OPT")]
+    pub log_opt: Vec<String>,
     /// Add a capability (e.g. NET_ADMIN, or ALL)
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,

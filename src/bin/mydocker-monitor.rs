@@ -1,10 +1,16 @@
 //! mydocker-monitor: the parent of a detached container's init, and the last
 //! step of every exec into a container.
 //!
-//! `mydocker-monitor MYDOCKER PID ARGS...` waits for child PID to end, then
-//! execs `MYDOCKER __monitor-exit CODE ARGS...`, which records the exit (and
-//! removes the container for `--rm`). `mydocker` re-execs this right after
-//! cloning the init, so the init stays its child.
+//! `mydocker-monitor MYDOCKER PID PIPE FILE MAX_SIZE MAX_FILE PATH ARGS...`
+//! waits for child PID to end, then execs `MYDOCKER __monitor-exit CODE
+//! ARGS...`, which records the exit (and removes the container for `--rm`).
+//! `mydocker` re-execs this right after cloning the init, so the init stays
+//! its child. Meanwhile it relays the container's output from fd PIPE to its
+//! log: FILE is the open log at PATH; when it would pass MAX_SIZE bytes it is
+//! renamed PATH.1 (PATH.1 to PATH.2, … keeping MAX_FILE files) and a new PATH
+//! begun (the cut is `runtime/log_split.rs`). A write that fails (disk full)
+//! drops its data and the relay goes on: the container never blocks on a full
+//! pipe. PIPE `-`: no log to relay.
 //!
 //! Called `mydocker-exec` (argv[0]), it is the exec trampoline (see
 //! `runtime::exec_helper`): `mydocker-exec SOCK N PATH1..PATHN ARGV...` runs
@@ -15,7 +21,7 @@
 //! host's mydocker binary, `#!/proc/self/exe` in the container cannot reach a
 //! host file (CVE-2019-5736).
 //!
-//! It sleeps in wait4 for the container's whole life, so what it keeps resident
+//! It sleeps in poll (or wait4) for the container's whole life, so what it keeps resident
 //! is what each running container costs the host: it uses no std and no libc —
 //! a few raw system calls from its own entry point — and links statically,
 //! which keeps it to a few pages.
@@ -24,7 +30,22 @@
 
 use core::arch::{asm, naked_asm};
 
+#[path = "../runtime/log_split.rs"]
+mod log_split;
+
+const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
+const SYS_OPEN: usize = 2;
+const SYS_CLOSE: usize = 3;
+const SYS_POLL: usize = 7;
+const SYS_LSEEK: usize = 8;
+const SYS_RENAME: usize = 82;
+const SYS_UNLINK: usize = 87;
+const SYS_PIDFD_OPEN: usize = 434;
+const O_WRONLY_CREAT_TRUNC_APPEND_CLOEXEC: usize = 0o1 | 0o100 | 0o1000 | 0o2000 | 0o2000000;
+const SEEK_END: usize = 2;
+const POLLIN: i16 = 1;
+const WNOHANG: usize = 1;
 const SYS_EXECVE: usize = 59;
 const SYS_FCNTL: usize = 72;
 const F_SETFD: usize = 2;
@@ -104,7 +125,11 @@ pub unsafe extern "C" fn _start() -> ! {
 }
 
 fn parse_pid(s: *const u8) -> Option<i32> {
-    let mut n: i32 = 0;
+    parse_u64(s).and_then(|n| i32::try_from(n).ok())
+}
+
+fn parse_u64(s: *const u8) -> Option<u64> {
+    let mut n: u64 = 0;
     let mut p = s;
     unsafe {
         if p.is_null() || *p == 0 {
@@ -115,7 +140,7 @@ fn parse_pid(s: *const u8) -> Option<i32> {
             if !d.is_ascii_digit() {
                 return None;
             }
-            n = n.checked_mul(10)?.checked_add((d - b'0') as i32)?;
+            n = n.checked_mul(10)?.checked_add((d - b'0') as u64)?;
             p = p.add(1);
         }
     }
@@ -236,6 +261,205 @@ fn fail(sock: i32, msg: &Msg, code: i32) -> ! {
     exit(code)
 }
 
+/// The container's log: the open file, its size, and how to rotate it.
+struct Log {
+    fd: isize,
+    size: u64,
+    max: u64,
+    files: u64,
+    /// The log's path, NUL-terminated.
+    path: *const u8,
+    at_line_start: bool,
+}
+
+/// `path` followed by `.N` and a NUL, in `buf`; None when it does not fit.
+fn suffixed(path: *const u8, n: u64, buf: &mut [u8; 4096]) -> Option<*const u8> {
+    let p = c_bytes(path);
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    if p.len() + 1 + d.len() + 1 > buf.len() {
+        return None;
+    }
+    buf[..p.len()].copy_from_slice(p);
+    buf[p.len()] = b'.';
+    buf[p.len() + 1..p.len() + 1 + d.len()].copy_from_slice(d);
+    buf[p.len() + 1 + d.len()] = 0;
+    Some(buf.as_ptr())
+}
+
+impl Log {
+    fn relay(&mut self, mut d: &[u8]) {
+        while !d.is_empty() {
+            let (n, rotate) = log_split::next_write(d, self.size, self.max, self.at_line_start);
+            self.write(&d[..n]);
+            d = &d[n..];
+            if rotate {
+                self.rotate();
+            }
+        }
+    }
+
+    /// Write all of `d`, or drop what cannot be written (disk full, no file).
+    fn write(&mut self, mut d: &[u8]) {
+        if self.fd < 0 {
+            self.fd = self.open();
+        }
+        while !d.is_empty() && self.fd >= 0 {
+            let r = unsafe { syscall4(SYS_WRITE, self.fd as usize, d.as_ptr() as usize, d.len(), 0) };
+            if r > 0 {
+                self.size += r as u64;
+                self.at_line_start = d[r as usize - 1] == b'\n';
+                d = &d[r as usize..];
+            } else if r != -EINTR {
+                return;
+            }
+        }
+    }
+
+    fn open(&self) -> isize {
+        unsafe { syscall4(SYS_OPEN, self.path as usize, O_WRONLY_CREAT_TRUNC_APPEND_CLOEXEC, 0o600, 0) }
+    }
+
+    /// PATH.(N-2) -> PATH.(N-1) … PATH -> PATH.1 (with one file: drop it), then a new PATH.
+    /// Not inlined: its path buffers touch stack pages only once a log rotates.
+    #[inline(never)]
+    fn rotate(&mut self) {
+        if self.fd >= 0 {
+            unsafe { syscall4(SYS_CLOSE, self.fd as usize, 0, 0, 0) };
+        }
+        let (mut from, mut to) = ([0u8; 4096], [0u8; 4096]);
+        if self.files > 1 {
+            let mut i = self.files - 1;
+            while i > 1 {
+                if let (Some(f), Some(t)) =
+                    (suffixed(self.path, i - 1, &mut from), suffixed(self.path, i, &mut to))
+                {
+                    unsafe { syscall4(SYS_RENAME, f as usize, t as usize, 0, 0) };
+                }
+                i -= 1;
+            }
+            if let Some(t) = suffixed(self.path, 1, &mut to) {
+                unsafe { syscall4(SYS_RENAME, self.path as usize, t as usize, 0, 0) };
+            }
+        } else {
+            unsafe { syscall4(SYS_UNLINK, self.path as usize, 0, 0, 0) };
+        }
+        self.fd = self.open();
+        self.size = 0;
+        self.at_line_start = true;
+    }
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+/// The exit code in a wait status, or None if it is not an exit.
+fn decode(status: i32) -> Option<i32> {
+    let sig = status & 0x7f;
+    if sig == 0 {
+        Some((status >> 8) & 0xff) // exited
+    } else if sig != 0x7f {
+        Some(128 + sig) // killed by a signal
+    } else {
+        None
+    }
+}
+
+/// Block until child `pid` ends; its exit code.
+fn reap(pid: i32) -> i32 {
+    loop {
+        let mut status: i32 = 0;
+        let r = unsafe { syscall4(SYS_WAIT4, pid as usize, &mut status as *mut i32 as usize, 0, 0) };
+        if r == pid as isize {
+            if let Some(code) = decode(status) {
+                return code;
+            }
+        } else if r < 0 && r != -EINTR {
+            return 255;
+        }
+    }
+}
+
+/// Relay `pipe` into `log` until the init has ended and the pipe is drained
+/// (every writer gone, or a second without data once the init is reaped);
+/// the init's exit code. One pipe buffer's worth (4 KiB) per read keeps the
+/// monitor's stack, hence what each container costs the host, to a page.
+#[inline(never)]
+fn relay(pid: i32, pipe: i32, log: &mut Log) -> i32 {
+    let pidfd = unsafe { syscall4(SYS_PIDFD_OPEN, pid as usize, 0, 0, 0) } as i32;
+    let mut buf = [0u8; 4096];
+    let mut code: Option<i32> = None;
+    let mut open = true;
+    while open {
+        if code.is_none() && pidfd < 0 {
+            // Without a pidfd, read until every writer is gone (they all die with the init).
+            let n = unsafe { syscall4(SYS_READ, pipe as usize, buf.as_mut_ptr() as usize, buf.len(), 0) };
+            if n > 0 {
+                log.relay(&buf[..n as usize]);
+            } else if n != -EINTR {
+                open = false;
+            }
+            continue;
+        }
+        let mut fds = [
+            PollFd { fd: pipe, events: POLLIN, revents: 0 },
+            PollFd { fd: if code.is_none() { pidfd } else { -1 }, events: POLLIN, revents: 0 },
+        ];
+        let timeout: isize = if code.is_some() { 1000 } else { -1 };
+        let r = unsafe { syscall4(SYS_POLL, fds.as_mut_ptr() as usize, 2, timeout as usize, 0) };
+        if r == 0 {
+            break; // reaped, and a second of silence: a writer outlived the init
+        }
+        if r < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            let n = unsafe { syscall4(SYS_READ, pipe as usize, buf.as_mut_ptr() as usize, buf.len(), 0) };
+            if n > 0 {
+                log.relay(&buf[..n as usize]);
+            } else if n != -EINTR {
+                open = false;
+            }
+        }
+        if fds[1].revents != 0 {
+            let mut status: i32 = 0;
+            let r =
+                unsafe { syscall4(SYS_WAIT4, pid as usize, &mut status as *mut i32 as usize, WNOHANG, 0) };
+            if r == pid as isize {
+                code = decode(status);
+            } else if r < 0 && r != -EINTR {
+                code = Some(255);
+            }
+        }
+    }
+    for fd in [pipe as isize, pidfd as isize, log.fd] {
+        if fd >= 0 {
+            unsafe { syscall4(SYS_CLOSE, fd as usize, 0, 0, 0) };
+        }
+    }
+    match code {
+        Some(c) => c,
+        None => reap(pid),
+    }
+}
+
+/// Arguments before the ones passed on to `__monitor-exit`.
+const FIXED_ARGS: usize = 8;
+
 extern "C" fn entry(sp: *const usize) -> ! {
     let argc = unsafe { *sp };
     let argv = unsafe { sp.add(1) } as *const *const u8;
@@ -244,34 +468,34 @@ extern "C" fn entry(sp: *const usize) -> ! {
         exec_mode(argc, argv, envp);
     }
     let arg = |i: usize| unsafe { *argv.add(i) };
-    let Some(pid) = (3..=24).contains(&argc).then(|| parse_pid(arg(2))).flatten() else {
+    let Some(pid) = (FIXED_ARGS + 1..=24).contains(&argc).then(|| parse_pid(arg(2))).flatten() else {
         // E.g. run as the interpreter of a `#!/proc/self/exe` script in a container.
         let msg = b"mydocker-monitor: only mydocker runs this helper\n";
         unsafe { syscall4(SYS_WRITE, 2, msg.as_ptr() as usize, msg.len(), 0) };
         exit(2)
     };
-    let code = loop {
-        let mut status: i32 = 0;
-        let r = unsafe { syscall4(SYS_WAIT4, pid as usize, &mut status as *mut i32 as usize, 0, 0) };
-        if r == pid as isize {
-            let sig = status & 0x7f;
-            if sig == 0 {
-                break (status >> 8) & 0xff; // exited
-            }
-            if sig != 0x7f {
-                break 128 + sig; // killed by a signal
-            }
-        } else if r < 0 && r != -EINTR {
-            break 255;
+    let code = match (parse_pid(arg(3)), parse_pid(arg(4)), parse_u64(arg(5)), parse_u64(arg(6))) {
+        (Some(pipe), Some(file), Some(max), Some(files)) => {
+            let size = unsafe { syscall4(SYS_LSEEK, file as usize, 0, SEEK_END, 0) };
+            let mut log = Log {
+                fd: file as isize,
+                size: if size > 0 { size as u64 } else { 0 },
+                max,
+                files,
+                path: arg(7),
+                at_line_start: true,
+            };
+            relay(pid, pipe, &mut log)
         }
+        _ => reap(pid),
     };
     let mut buf = [0u8; 12];
     let mut args: [*const u8; 28] = [core::ptr::null(); 28];
     args[0] = c"mydocker".as_ptr().cast();
     args[1] = c"__monitor-exit".as_ptr().cast();
     args[2] = format_code(code, &mut buf);
-    for (i, slot) in args.iter_mut().enumerate().take(argc).skip(3) {
-        *slot = arg(i);
+    for i in FIXED_ARGS..argc {
+        args[i - FIXED_ARGS + 3] = arg(i);
     }
     unsafe {
         syscall4(SYS_EXECVE, arg(1) as usize, args.as_ptr() as usize, envp as usize, 0);

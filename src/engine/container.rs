@@ -42,10 +42,12 @@ mod api {
     /// `no_new_privileges`, `user`, `readonly_rootfs`, `masked_paths`,
     /// `readonly_paths`, `etc_files` (`[#{source, target}]`: host files bound
     /// onto paths resolved inside the root, e.g. its /etc/hosts), `monitor`
-    /// (`#{state_root, data_root, name, auto_remove}`: detach, with a monitor
-    /// process as the init's parent). The init brings loopback up, mounts
-    /// /dev/mqueue and its own cgroup read-only at /sys/fs/cgroup; without a
-    /// HOME in `env`, HOME is the user's home from the image's /etc/passwd.
+    /// (`#{state_root, data_root, name, auto_remove, log_max_size,
+    /// log_max_file}`: detach, with a monitor process as the init's parent; it
+    /// writes `log` from a pipe and rotates it at `log_max_size` bytes keeping
+    /// `log_max_file` files). The init brings loopback up, mounts /dev/mqueue
+    /// and its own cgroup read-only at /sys/fs/cgroup; without a HOME in
+    /// `env`, HOME is the user's home from the image's /etc/passwd.
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
@@ -66,8 +68,10 @@ mod api {
         })
     }
 
-    /// Print a container log file: `opts` may have `tail` (last N lines) and
-    /// `follow: #{pid, start_time}` (keep printing until that process ends).
+    /// Print a container log file and the files rotated from it (`PATH.N` …
+    /// `PATH.1`, oldest first): `opts` may have `tail` (last N lines, read from
+    /// the end) and `follow: #{pid, start_time}` (keep printing, across
+    /// rotations, until that process ends).
     #[rhai_fn(return_raw)]
     pub fn print_log(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
         at(&ctx, || {

@@ -8,6 +8,8 @@ pub mod etc_files;
 pub mod exec_helper;
 pub mod image;
 pub mod inroot;
+pub mod log_relay;
+pub mod log_split;
 pub mod logs;
 pub mod network;
 pub mod process;

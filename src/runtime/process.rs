@@ -10,7 +10,8 @@
 //! process continuing on a copy of its stack.
 //!
 //! Detached containers get a monitor: a process in its own session that is the
-//! init's parent, waits for it and records its exit in the state store. The
+//! init's parent, writes its output to the log (from a pipe, so it can rotate
+//! it), waits for it and records its exit in the state store. The
 //! monitor re-execs this binary (`__monitor`) right after cloning the init, so
 //! it keeps none of the CLI's memory.
 
@@ -47,7 +48,8 @@ pub struct Proc {
     /// Give the process a pseudo-terminal (`-t`); the caller relays it in `wait`.
     #[serde(default)]
     pub tty: bool,
-    /// Send stdout and stderr to this file (detached containers).
+    /// Send stdout and stderr to this file (detached containers: through a
+    /// pipe to the monitor, which writes the file).
     #[serde(default)]
     pub log: Option<PathBuf>,
     /// Capabilities to keep (numbers); `None` keeps what we have.
@@ -132,6 +134,12 @@ pub struct MonitorSpec {
     /// `--rm`: when the container ends, the monitor runs `mydocker rm -f NAME`.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Rotate the log (`Proc::log`) before it passes this many bytes (none: no cap).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// How many log files rotation keeps, the current one included (default 1).
+    #[serde(default)]
+    pub log_max_file: Option<u64>,
 }
 
 /// A created, not yet started, container init.
@@ -287,7 +295,7 @@ pub fn create(spec: &Spec) -> Result<Created> {
     // A foreground container must not outlive the mydocker that relays it.
     child.die_with_parent = spec.monitor.is_none();
     if let Some(mon) = &spec.monitor {
-        let monitor_pid = spawn_monitor(&child, mon)?;
+        let monitor_pid = spawn_monitor(&mut child, mon)?;
         // Only the monitor and the init may hold the child's end, or a failed
         // monitor would leave us waiting forever.
         let Channels { parent_sock, child_sock, log, .. } = ch;
@@ -576,7 +584,7 @@ fn join_v1_cgroups(join: &CgroupJoin) -> Result<()> {
 
 /// The monitor: double-fork so it belongs to no CLI, clone the init, report its
 /// pid, then become `mydocker __monitor` and wait.
-fn spawn_monitor(child: &ChildSetup, mon: &MonitorSpec) -> Result<i32> {
+fn spawn_monitor(child: &mut ChildSetup, mon: &MonitorSpec) -> Result<i32> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe")?;
     match unsafe { nix::unistd::fork() }.ctx(|| "fork monitor")? {
         nix::unistd::ForkResult::Parent { child: mid } => {
@@ -605,7 +613,7 @@ fn spawn_monitor(child: &ChildSetup, mon: &MonitorSpec) -> Result<i32> {
     }
 }
 
-fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
+fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec) -> ! {
     unsafe {
         libc::setsid();
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
@@ -614,6 +622,16 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
             libc::dup2(null, 1);
             libc::dup2(null, 2);
             libc::close(null);
+        }
+    }
+    // The container writes into a pipe and we write its log, so the log can be
+    // capped and rotated (without a pipe, it writes the file itself, uncapped).
+    let mut relay: Option<(RawFd, RawFd)> = None;
+    if let Some(file) = child.log {
+        let mut fds = [0; 2];
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+            child.log = Some(fds[1]);
+            relay = Some((fds[0], file));
         }
     }
     let pid = match clone_child(child, INIT_NAMESPACES) {
@@ -630,12 +648,30 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
         if let Some(fd) = child.log {
             libc::close(fd);
         }
+        if let Some((rd, file)) = relay {
+            libc::fcntl(rd, libc::F_SETFD, 0);
+            libc::fcntl(file, libc::F_SETFD, 0);
+        }
     }
     // Re-exec so the monitor keeps none of the CLI's memory; the init stays our
     // child. The tiny static `mydocker-monitor` beside us is preferred; this
     // binary's own `__monitor` mode is the fallback.
-    let mut tail =
-        vec![mon.state_root.display().to_string(), mon.data_root.display().to_string(), mon.name.clone()];
+    let dash = || "-".to_string();
+    let mut tail = match (relay, &child.process.log) {
+        (Some((rd, file)), Some(path)) => vec![
+            rd.to_string(),
+            file.to_string(),
+            mon.log_max_size.unwrap_or(u64::MAX).to_string(),
+            mon.log_max_file.unwrap_or(1).max(1).to_string(),
+            path.display().to_string(),
+        ],
+        _ => vec![dash(), dash(), dash(), dash(), dash()],
+    };
+    tail.extend([
+        mon.state_root.display().to_string(),
+        mon.data_root.display().to_string(),
+        mon.name.clone(),
+    ]);
     if mon.auto_remove {
         tail.push("--rm".into());
     }
@@ -655,18 +691,41 @@ fn monitor_main(child: &ChildSetup, mon: &MonitorSpec) -> ! {
         let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
     }
     // exec failed: do the monitor's job from here.
-    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove);
+    let log = relay.zip(child.process.log.as_ref()).map(|((rd, file), path)| MonitorLog {
+        pipe: rd,
+        file,
+        path: path.clone(),
+        max_size: mon.log_max_size.unwrap_or(u64::MAX),
+        max_file: mon.log_max_file.unwrap_or(1).max(1),
+    });
+    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove, log);
     unsafe { libc::_exit(code) }
 }
 
-/// The monitor's job: reap the init, then record its exit (see `record_exit`).
+/// The log a monitor relays: the pipe the container writes, the open log file.
+pub struct MonitorLog {
+    pub pipe: RawFd,
+    pub file: RawFd,
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub max_file: u64,
+}
+
+/// The monitor's job: relay the log, reap the init, then record its exit (see `record_exit`).
 pub fn run_monitor(
     state_root: &std::path::Path,
     data_root: &std::path::Path,
     name: &str,
     pid: i32,
     auto_remove: bool,
+    log: Option<MonitorLog>,
 ) -> i32 {
+    if let Some(l) = log {
+        // Safety: the caller hands these fds over to us.
+        let (pipe, file) = unsafe { (fs::File::from_raw_fd(l.pipe), fs::File::from_raw_fd(l.file)) };
+        let mut out = super::log_relay::LogFile::new(file, &l.path, l.max_size, l.max_file);
+        super::log_relay::relay(pipe, &mut out);
+    }
     let code = reap(pid);
     record_exit(state_root, data_root, name, code, auto_remove)
 }
