@@ -387,16 +387,49 @@ fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
     }
     // Cgroups by host path, so before the mount namespace changes; the final
     // process inherits them.
+    // The v2 cgroup is joined at birth (clone3 CLONE_INTO_CGROUP, on the dir
+    // opened before): writing cgroup.procs costs ~10 ms of RCU grace periods.
     let join = std::mem::take(&mut child.cgroup);
     join_v1_cgroups(&join)?;
-    for procs in join.v2_procs.iter().chain(join.other_procs.iter()) {
+    for procs in join.other_procs.iter() {
         fs::write(procs, "0").ctx(|| format!("join cgroup {}", procs.display()))?;
     }
     if unsafe { libc::setns(pidfd, EXEC_NAMESPACES | libc::CLONE_NEWPID) } < 0 {
         return Err(Error::os(format!("join the container's namespaces: {}", Errno::last().desc())));
     }
-    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
-    match unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } {
+    let mut ret = -1;
+    if let Some(dir) = &join.v2_dir {
+        // With CLONE_PARENT the exit signal is the parent's (clone3 wants 0 here).
+        let args = CloneArgs {
+            flags: libc::CLONE_PARENT as u64 | CLONE_INTO_CGROUP,
+            cgroup: dir.as_raw_fd() as u64,
+            ..Default::default()
+        };
+        ret = unsafe {
+            libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        };
+    }
+    if ret < 0 {
+        if let (Some(dir), Some(procs)) = (&join.v2_dir, &join.v2_procs) {
+            // Relative to the dir's fd: the mount namespace is the container's by now.
+            let fd = unsafe {
+                libc::openat(dir.as_raw_fd(), c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC)
+            };
+            let ok = fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
+            let err = Errno::last();
+            if fd >= 0 {
+                unsafe {
+                    libc::close(fd);
+                }
+            }
+            if !ok {
+                return Err(Error::os(format!("join cgroup {}: {}", procs.display(), err.desc())));
+            }
+        }
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+        ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    }
+    match ret {
         -1 => Err(Error::os(format!("clone: {}", Errno::last().desc()))),
         0 => child_main(child),
         pid => Ok(pid as i32),
