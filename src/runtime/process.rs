@@ -311,7 +311,7 @@ pub fn create(spec: &Spec) -> Result<Created> {
         return Ok(Created { pid, monitor_pid, sock: Some(parent_sock), pty_master: None, blocked: None });
     }
     // Foreground: this process is the parent and forwards signals while it waits.
-    clone_foreground(&child, INIT_NAMESPACES, ch)
+    clone_foreground(ch, || clone_child(&child, INIT_NAMESPACES))
 }
 
 const INIT_NAMESPACES: libc::c_int =
@@ -336,21 +336,7 @@ pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let filter = seccomp_program(&spec.process)?;
     let mut child = ch.child_setup(&spec.process, Enter::Joined, filter.as_deref());
     child.die_with_parent = true;
-    let mut old = SigSet::empty();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), Some(&mut old)).ctx(|| "block signals")?;
-    let born = spawn_joined(&mut child, pidfd.as_raw_fd());
-    drop(pidfd);
-    let pid = match born {
-        Ok(pid) => pid,
-        Err(e) => {
-            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-            return Err(e);
-        }
-    };
-    log::info!("exec process is pid {pid}");
-    let Channels { parent_sock, child_sock, log, .. } = ch;
-    drop((child_sock, log));
-    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master: None, blocked: Some(old) })
+    clone_foreground(ch, || spawn_joined(&mut child, pidfd.as_raw_fd()))
 }
 
 /// The intermediate of `create_exec`: returns the final process's pid.
@@ -436,12 +422,13 @@ fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
     }
 }
 
-/// Clone `child` as our direct child with `flags`, with the forwarded signals
-/// blocked first (the child unblocks them before exec) so none is lost.
-fn clone_foreground(child: &ChildSetup, flags: libc::c_int, ch: Channels) -> Result<Created> {
+/// Make our direct child with `spawn` (which returns its pid), with the
+/// forwarded signals blocked first (the child unblocks them before exec) so
+/// none is lost.
+fn clone_foreground(ch: Channels, spawn: impl FnOnce() -> Result<i32>) -> Result<Created> {
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), Some(&mut old)).ctx(|| "block signals")?;
-    let pid = match clone_child(child, flags) {
+    let pid = match spawn() {
         Ok(pid) => pid,
         Err(e) => {
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);

@@ -234,6 +234,14 @@ fn mask(path: &str) -> Result<()> {
     r.ctx(|| format!("mask {path}"))
 }
 
+/// The flags that make a bind mount read-only, nosuid, nodev and noexec.
+pub const READ_ONLY_REMOUNT: MsFlags = MsFlags::MS_BIND
+    .union(MsFlags::MS_REMOUNT)
+    .union(MsFlags::MS_RDONLY)
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
 /// Bind `path` over itself, then remount that bind read-only.
 fn make_readonly(path: &str) -> Result<()> {
     if let Err(e) = fs::symlink_metadata(path)
@@ -243,13 +251,8 @@ fn make_readonly(path: &str) -> Result<()> {
     }
     mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .ctx(|| format!("bind {path}"))?;
-    let flags = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV
-        | MsFlags::MS_NOEXEC;
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).ctx(|| format!("make {path} read-only"))
+    mount(None::<&str>, path, None::<&str>, READ_ONLY_REMOUNT, None::<&str>)
+        .ctx(|| format!("make {path} read-only"))
 }
 
 fn mount_at(root: &Path, rel: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {

@@ -171,13 +171,7 @@ fn mount_on(
 
 /// Make the mount at `rel` read-only (reopened, so it is the mount on top).
 fn remount_read_only(root: BorrowedFd, rel: &str) -> Result<()> {
-    let flags = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV
-        | MsFlags::MS_NOEXEC;
-    mount_on(root, rel, None, None, flags, None)
+    mount_on(root, rel, None, None, crate::runtime::rootfs::READ_ONLY_REMOUNT, None)
 }
 
 #[cfg(test)]
