@@ -1229,6 +1229,32 @@ pub fn alive(pid: i32, start_time: u64) -> bool {
     matches!(stat(pid), Some((t, state)) if t == start_time && state != 'Z' && state != 'X')
 }
 
+/// A pidfd for `pid` as it is now, if it exists.
+pub fn pidfd(pid: i32) -> Option<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Wait until every process behind `fds` (pidfds) has ended, at most `timeout`.
+pub fn wait_all_ended(fds: &[OwnedFd], timeout: std::time::Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut polls: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    while !polls.is_empty() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let r = unsafe {
+            libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, left.as_millis().max(1) as i32)
+        };
+        if r < 0 && Errno::last() != Errno::EINTR {
+            return;
+        }
+        polls.retain(|p| p.revents == 0);
+    }
+}
+
 /// A pidfd for `pid`, but only if it is still the process that started at `start_time`:
 /// once we hold the pidfd the pid cannot be reused under us.
 pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
@@ -1236,11 +1262,7 @@ pub fn open_pidfd(pid: i32, start_time: u64) -> Result<OwnedFd> {
     if pid <= 0 {
         return Err(not_running());
     }
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(not_running());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let fd = pidfd(pid).ok_or_else(not_running)?;
     if !alive(pid, start_time) {
         return Err(not_running());
     }

@@ -306,6 +306,9 @@ impl Cgroups {
                 return Ok(killed);
             }
             killed = true;
+            // Held before the kill, to wait for each to end without polling the cgroup.
+            let ends: Vec<std::os::fd::OwnedFd> =
+                pids.iter().filter_map(|p| crate::runtime::process::pidfd(*p)).collect();
             match &killer {
                 Some(kill) => write(kill, "1")?,
                 None => {
@@ -323,7 +326,8 @@ impl Cgroups {
                     self.processes(name)?
                 )));
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            crate::runtime::process::wait_all_ended(&ends, left);
         }
     }
 
