@@ -321,12 +321,15 @@ impl Store {
 }
 
 impl Store {
-    /// Write `text` to `file` in container `name`'s directory (temp file, rename;
-    /// mode 0644: it may be bound into the container and read by any user
-    /// there) and return its path. `file` is a plain name other than the record's.
+    /// Write `text` to `file` in container `name`'s directory, in place (mode
+    /// 0644: it may be bound into the container and read by any user there)
+    /// and return its path. In place, not by rename: a bind mount holds the
+    /// file itself, so a rewrite (say, of /etc/hosts) must reach that file.
+    /// `file` is a plain name other than the record's.
     pub fn write_file(&self, name: &str, file: &str, text: &str) -> Result<PathBuf> {
         validate_name(name)?;
-        if file.is_empty() || file.contains('/') || file.starts_with('.') || file == CONFIG {
+        if file.is_empty() || file.contains('/') || file.starts_with('.') || file == CONFIG || file == ID_FILE
+        {
             return Err(Error::invalid(format!("invalid state file name {file:?}")));
         }
         let dir = self.dir(name);
@@ -334,22 +337,19 @@ impl Store {
             return Err(Error::not_found(format!("no such container: {name}")));
         }
         let path = dir.join(file);
-        let tmp = dir.join(format!(".{file}.tmp-{}-{}", unique(), std::process::id()));
-        let written = OpenOptions::new()
+        OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o644)
-            .open(&tmp)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
             .and_then(|mut f| {
                 f.write_all(text.as_bytes())?;
                 // Whatever the umask: any user in the container reads it.
                 f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             })
-            .and_then(|_| fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::os(format!("write {}: {e}", path.display())));
-        }
+            .map_err(|e| Error::os(format!("write {}: {e}", path.display())))?;
         Ok(path)
     }
 }
