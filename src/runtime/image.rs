@@ -4,6 +4,7 @@
 //! a real name, and concurrent builders of one image agree on one result.
 
 use super::error::{Context, Error, Kind, Result};
+use super::remove_tree::remove_tree;
 use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::ErrorKind;
@@ -163,7 +164,7 @@ impl ImageStore {
         }
         fs::create_dir_all(&self.dir).ctx(|| format!("create {}", self.dir.display()))?;
         let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(&tmp);
         let result = (|| {
             fs::create_dir_all(tmp.join("rootfs")).ctx(|| format!("create {}", tmp.display()))?;
             fill(&tmp.join("rootfs"))?;
@@ -180,7 +181,7 @@ impl ImageStore {
                 Err(e) => Err(Error::os(format!("rename {} to {}: {e}", tmp.display(), dest.display()))),
             }
         })();
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(&tmp);
         result
     }
 
@@ -192,7 +193,7 @@ impl ImageStore {
         // Rename first so the image vanishes at once, then delete at leisure.
         let doomed = self.dir.join(format!(".rm-{name}-{}", std::process::id()));
         fs::rename(&dir, &doomed).ctx(|| format!("remove image {name}"))?;
-        fs::remove_dir_all(&doomed).ctx(|| format!("remove {}", doomed.display()))
+        remove_tree(&doomed)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod image;
 pub mod inroot;
 pub mod logs;
 pub mod process;
+pub mod remove_tree;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
