@@ -26,6 +26,21 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// The applets of the busybox binary at `busybox` (`busybox --list`).
+pub fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
+    let out = Command::new(busybox).arg("--list").output().map_err(|e| {
+        Error::not_found(format!("busybox binary {}: {e} (install busybox-static)", busybox.display()))
+    })?;
+    if !out.status.success() {
+        return Err(Error::os(format!("{} --list failed: is it busybox?", busybox.display())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
 pub struct ImageStore {
     dir: PathBuf,
 }
