@@ -222,8 +222,11 @@ pub enum ImageCmd {
     Import { tarball: String, name: String },
     /// List images
     Ls,
-    /// Remove images
+    /// Remove images (refused while a container uses one; -f: unless it is running)
     Rm {
+        /// Remove an image that stopped containers use
+        #[arg(short = 'f', long)]
+        force: bool,
         #[arg(required = true)]
         names: Vec<String>,
     },
