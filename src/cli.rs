@@ -69,7 +69,13 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Serialize)]
+// `-h` is --hostname, as in Docker; help stays on --help.
+#[command(disable_help_flag = true)]
 pub struct RunOpts {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
+    pub help: Option<bool>,
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -92,7 +98,7 @@ pub struct RunOpts {
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
     /// Container hostname (default: the short id)
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
     /// Memory limit (e.g. 32m, 1g, or bytes)
     #[arg(short = 'm', long)]
@@ -219,8 +225,11 @@ pub enum ImageCmd {
     Import { tarball: String, name: String },
     /// List images
     Ls,
-    /// Remove images
+    /// Remove images (refused while a container uses one; -f: unless it is running)
     Rm {
+        /// Remove an image that stopped containers use
+        #[arg(short = 'f', long)]
+        force: bool,
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -297,10 +306,9 @@ fn usage_error(e: clap::Error) -> i32 {
             0
         }
         _ => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("mydocker: {}", first.trim_start_matches("error: "));
-            eprintln!("See 'mydocker --help'.");
+            // clap's whole message: what is wrong, a suggestion for a typo, the usage line.
+            let text = e.render().to_string();
+            eprint!("mydocker: {}", text.trim_start_matches("error: "));
             125
         }
     }
@@ -440,11 +448,63 @@ fn run_external(args: Vec<String>) -> i32 {
         match find_command(first) {
             Some(s) => s,
             None => {
-                eprintln!("mydocker: unknown command {first:?} (no {first}.rhai on the script path)");
+                let hint = nearest_command(first).map(|n| format!(": did you mean {n}?")).unwrap_or_default();
+                eprintln!("mydocker: unknown command {first:?}{hint} (no {first}.rhai on the script path)");
                 eprintln!("See 'mydocker --help'.");
                 return 127;
             }
         }
     };
     engine::run(&script, rest, rhai::Dynamic::UNIT)
+}
+
+/// The command nearest to a mistyped `name` (built-in subcommands and bundled
+/// scripts), if one is close enough to be what was meant.
+fn nearest_command(name: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let names = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .chain(builtin_names().into_iter().map(String::from));
+    names
+        .map(|n| (edit_distance(name, &n), n))
+        .filter(|(d, n)| *d <= 2 && *d < n.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance, counting a swap of two neighbours as one edit (`rnu` → `run`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_find_the_nearest_command() {
+        assert_eq!(nearest_command("rnu").as_deref(), Some("run"));
+        assert_eq!(nearest_command("sotp").as_deref(), Some("stop"));
+        assert_eq!(nearest_command("frobnicate"), None);
+    }
 }

@@ -35,6 +35,16 @@ mod api {
         store().has_command(name, cmd)
     }
 
+    /// The applet names of the busybox binary at `busybox` (what an image built
+    /// from it would have as commands), without building anything.
+    #[rhai_fn(return_raw)]
+    pub fn busybox_applets(ctx: NativeCallContext, busybox: &str) -> RhaiResult<rhai::Array> {
+        at(&ctx, || {
+            let names = rt(crate::runtime::image::busybox_applets(Path::new(busybox)))?;
+            Ok(names.into_iter().map(Dynamic::from).collect())
+        })
+    }
+
     /// Build image `name` from a static busybox binary at `busybox`.
     #[rhai_fn(return_raw)]
     pub fn build_busybox(ctx: NativeCallContext, name: &str, busybox: &str) -> RhaiResult<Dynamic> {

@@ -4,6 +4,7 @@
 //! a real name, and concurrent builders of one image agree on one result.
 
 use super::error::{Context, Error, Kind, Result};
+use super::remove_tree::remove_tree;
 use serde_json::{Map, Value, json};
 use std::fs;
 use std::io::ErrorKind;
@@ -23,6 +24,21 @@ pub fn validate_name(name: &str) -> Result<()> {
             "invalid image name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.:-]* is allowed"
         )))
     }
+}
+
+/// The applets of the busybox binary at `busybox` (`busybox --list`).
+pub fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
+    let out = Command::new(busybox).arg("--list").output().map_err(|e| {
+        Error::not_found(format!("busybox binary {}: {e} (install busybox-static)", busybox.display()))
+    })?;
+    if !out.status.success() {
+        return Err(Error::os(format!("{} --list failed: is it busybox?", busybox.display())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
 }
 
 pub struct ImageStore {
@@ -169,7 +185,7 @@ impl ImageStore {
         }
         super::sys::private_dir(&self.dir)?;
         let tmp = self.dir.join(format!(".tmp-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(&tmp);
         let result = (|| {
             fs::create_dir_all(tmp.join("rootfs")).ctx(|| format!("create {}", tmp.display()))?;
             fill(&tmp.join("rootfs"))?;
@@ -186,7 +202,7 @@ impl ImageStore {
                 Err(e) => Err(Error::os(format!("rename {} to {}: {e}", tmp.display(), dest.display()))),
             }
         })();
-        let _ = fs::remove_dir_all(&tmp);
+        let _ = remove_tree(&tmp);
         result
     }
 
@@ -198,7 +214,7 @@ impl ImageStore {
         // Rename first so the image vanishes at once, then delete at leisure.
         let doomed = self.dir.join(format!(".rm-{name}-{}", std::process::id()));
         fs::rename(&dir, &doomed).ctx(|| format!("remove image {name}"))?;
-        fs::remove_dir_all(&doomed).ctx(|| format!("remove {}", doomed.display()))
+        remove_tree(&doomed)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod log_split;
 pub mod logs;
 pub mod network;
 pub mod process;
+pub mod remove_tree;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;

@@ -99,12 +99,8 @@ fn checked_id(id: &str) -> Result<&str> {
 /// Unmount the overlay (if mounted) and delete the layer. Idempotent.
 pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
     unmount_layer(data_root, id)?;
-    let dir = layer_dir(data_root, id);
-    match fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::os(format!("remove {}: {e}", dir.display()))),
-    }
+    // A container can make its layer as deep as it likes: removed with bounded fds.
+    super::remove_tree::remove_tree(&layer_dir(data_root, id))
 }
 
 /// Is `path` a mount point in this process's mount namespace?

@@ -17,6 +17,7 @@
 //! only relies on `name` and `id`.
 
 use super::error::{Context, Error, Kind, Result};
+use super::remove_tree::remove_tree;
 use nix::fcntl::{Flock, FlockArg};
 use serde_json::{Map, Value};
 use std::fs::{self, File, OpenOptions};
@@ -79,7 +80,7 @@ impl Store {
             .and_then(|_| write_private(&tmp.join(ID_FILE), id.as_bytes()))
             .and_then(|_| write_atomic(&tmp.join(CONFIG), record));
         if let Err(e) = staged {
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = remove_tree(&tmp);
             return Err(e);
         }
         // renameat2(RENAME_NOREPLACE): of concurrent creators exactly one wins.
@@ -93,7 +94,7 @@ impl Store {
         match r {
             Ok(()) => Ok(()),
             Err(e) => {
-                let _ = fs::remove_dir_all(&tmp);
+                let _ = remove_tree(&tmp);
                 if e == nix::errno::Errno::EEXIST || e == nix::errno::Errno::ENOTEMPTY {
                     Err(self.conflict(name))
                 } else {
@@ -290,7 +291,7 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::os(format!("remove {}: {e}", dir.display()))),
         }
-        fs::remove_dir_all(&doomed).ctx(|| format!("remove {}", doomed.display()))
+        remove_tree(&doomed)
     }
 
     /// Delete the hidden temp dirs (`.new-NAME-N-PID`, `.rm-NAME-N-PID`) of processes
@@ -302,7 +303,7 @@ impl Store {
         if let Some(pid) = pid
             && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = fs::remove_dir_all(entry.path());
+            let _ = remove_tree(&entry.path());
         }
     }
 

@@ -93,36 +93,50 @@ impl Cgroups {
         Ok(HOST.get_or_init(|| detected))
     }
 
+    /// The hierarchies mounted under /sys/fs/cgroup, as runc uses them: a stray
+    /// mount elsewhere (a container rootfs's /sys/fs/cgroup left mounted, hidden
+    /// or read-only) is ignored, and each hierarchy (one superblock, `major:minor`)
+    /// is taken once. Without any under /sys/fs/cgroup, the first mount of each.
     pub fn from_mountinfo(text: &str) -> Cgroups {
-        let mut hierarchies = Vec::new();
+        let standard = Path::new("/sys/fs/cgroup");
+        let mut mounts = Vec::new();
         for line in text.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             let Some(sep) = fields.iter().position(|f| *f == "-") else {
                 continue;
             };
-            let (Some(mount), Some(fstype), Some(opts)) =
-                (fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
+            let (Some(dev), Some(mount), Some(fstype), Some(opts)) =
+                (fields.get(2), fields.get(4), fields.get(sep + 1), fields.get(sep + 3))
             else {
                 continue;
             };
-            let mount = PathBuf::from(mount);
-            match *fstype {
-                "cgroup" => {
-                    let controllers = opts
-                        .split(',')
-                        .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
-                        .map(String::from)
-                        .collect::<Vec<_>>();
-                    let named = opts.split(',').any(|o| o.starts_with("name="));
-                    if !controllers.is_empty() || named {
-                        hierarchies.push(Hierarchy { mount, version: 1, controllers });
-                    }
+            if matches!(*fstype, "cgroup" | "cgroup2") {
+                mounts.push((*dev, PathBuf::from(mount), *fstype, *opts));
+            }
+        }
+        if mounts.iter().any(|(_, m, _, _)| m.starts_with(standard)) {
+            mounts.retain(|(_, m, _, _)| m.starts_with(standard));
+        }
+        let mut seen = Vec::new();
+        let mut hierarchies = Vec::new();
+        for (dev, mount, fstype, opts) in mounts {
+            if seen.contains(&dev) {
+                continue;
+            }
+            seen.push(dev);
+            if fstype == "cgroup" {
+                let controllers = opts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
+                    .map(String::from)
+                    .collect::<Vec<_>>();
+                let named = opts.split(',').any(|o| o.starts_with("name="));
+                if !controllers.is_empty() || named {
+                    hierarchies.push(Hierarchy { mount, version: 1, controllers });
                 }
-                "cgroup2" => {
-                    let controllers = v2::available_controllers(&mount);
-                    hierarchies.push(Hierarchy { mount, version: 2, controllers });
-                }
-                _ => {}
+            } else {
+                let controllers = v2::available_controllers(&mount);
+                hierarchies.push(Hierarchy { mount, version: 2, controllers });
             }
         }
         let has_v1 = hierarchies.iter().any(|h| h.version == 1);
@@ -441,6 +455,26 @@ mod tests {
         assert_eq!(cpu.mount, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(cg.owner("memory").unwrap().version, 1);
         assert!(cg.owner("cpuset").is_none());
+    }
+
+    /// A stray mount of the pids hierarchy earlier in the table, another of memory
+    /// later, and a hierarchy mounted only elsewhere: only /sys/fs/cgroup counts.
+    #[test]
+    fn stray_cgroup_mounts_elsewhere_are_ignored() {
+        let stray = "\
+20 1 0:32 / /tmp/ctr/rootfs/sys/fs/cgroup/pids ro,nosuid - cgroup cgroup ro,pids
+21 1 0:40 / /tmp/other rw - cgroup cgroup rw,name=other";
+        let late = "\n90 1 0:29 / /tmp/ctr/rootfs/sys/fs/cgroup/memory ro - cgroup cgroup ro,memory";
+        let cg = Cgroups::from_mountinfo(&format!("{stray}\n{HYBRID}{late}"));
+        let mounts: Vec<_> = cg.hierarchies.iter().map(|h| h.mount.display().to_string()).collect();
+        assert_eq!(mounts.len(), 5, "{mounts:?}");
+        assert!(mounts.iter().all(|m| m.starts_with("/sys/fs/cgroup/")), "{mounts:?}");
+        assert_eq!(cg.owner("pids").unwrap().mount, PathBuf::from("/sys/fs/cgroup/pids"));
+        // Nothing under /sys/fs/cgroup: the first mount of each hierarchy.
+        let cg =
+            Cgroups::from_mountinfo(&format!("{stray}\n20 1 0:32 / /mnt/pids rw - cgroup cgroup rw,pids"));
+        assert_eq!(cg.hierarchies.len(), 2);
+        assert_eq!(cg.owner("pids").unwrap().mount, PathBuf::from("/tmp/ctr/rootfs/sys/fs/cgroup/pids"));
     }
 
     #[test]
