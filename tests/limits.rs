@@ -243,6 +243,16 @@ fn a_full_state_root_neither_blocks_the_container_nor_stops_stop() {
     assert_eq!(o.code, 0, "stop on a full state root still stops: {}", o.stderr);
     assert!(wait_dead(pid, Duration::from_secs(3)), "the container is stopped");
     assert!(!env.ps_row("flood").unwrap_or_default().contains("Running"));
+    // Once there is room again, the record is repaired: the next stop records
+    // what the first could not.
+    for f in std::fs::read_dir(env.root().join("flood")).map(|d| d.flatten().collect()).unwrap_or(vec![]) {
+        if f.file_name().to_string_lossy().starts_with("container.log") {
+            let _ = std::fs::remove_file(f.path());
+        }
+    }
+    env.ok(&["stop", "flood"]);
+    let row = env.ps_row("flood").unwrap_or_default();
+    assert!(row.contains("Stopped"), "the record is repaired: {row}");
     env.ok(&["rm", "-f", "flood"]);
     env.assert_clean();
     drop(root);
