@@ -115,15 +115,7 @@ fn etc_files_through_links_stay_inside_the_container() {
     std::os::unix::fs::symlink(&climbing, etc.join("hostname")).expect("link");
     // No resolv.conf at all: an empty mount point is made in the layer.
     let tarball = img.path().join("evil.tar");
-    let st = std::process::Command::new("tar")
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&rootfs)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(st.success());
+    tar_dir(&rootfs, &tarball);
     env.ok(&["image", "import", tarball.to_str().unwrap_or(""), "evil"]);
 
     let out = env.ok(&[

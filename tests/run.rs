@@ -298,15 +298,7 @@ fn import_a_rootfs_tarball_and_run_it() {
     // Make a tarball of the busybox image, as the seed's busybox.tar.
     let tarball = env.data.path().join("busybox.tar");
     let rootfs = env.data.path().join("images/busybox/rootfs");
-    let st = std::process::Command::new("tar")
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(&rootfs)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(st.success());
+    tar_dir(&rootfs, &tarball);
     assert_eq!(env.ok(&["image", "import", tarball.to_str().unwrap_or(""), "bb2"]).trim(), "bb2");
     assert!(env.ok(&["images"]).lines().any(|l| l.starts_with("bb2 ")));
     assert_eq!(env.ok(&["run", "--rm", "bb2", "echo", "from bb2"]), "from bb2\n");

@@ -293,8 +293,7 @@ fn other_host_users_reach_nothing_under_the_roots() {
     std::fs::set_permissions(src.join("bin/suid"), std::os::unix::fs::PermissionsExt::from_mode(0o4755))
         .expect("chmod");
     let tarball = top.path().join("img.tar");
-    let st = std::process::Command::new("tar").arg("-cf").arg(&tarball).arg("-C").arg(&src).arg(".").status();
-    assert!(st.is_ok_and(|s| s.success()), "tar");
+    tar_dir(&src, &tarball);
     let o = run(&["image", "import", &tarball.to_string_lossy(), "suidimg"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let shipped = data.join("images/suidimg/rootfs/bin/suid");

@@ -398,19 +398,8 @@ fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
     if ret < 0 {
         if let (Some(dir), Some(procs)) = (&join.v2_dir, &join.v2_procs) {
             // Relative to the dir's fd: the mount namespace is the container's by now.
-            let fd = unsafe {
-                libc::openat(dir.as_raw_fd(), c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC)
-            };
-            let ok = fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
-            let err = Errno::last();
-            if fd >= 0 {
-                unsafe {
-                    libc::close(fd);
-                }
-            }
-            if !ok {
-                return Err(Error::os(format!("join cgroup {}: {}", procs.display(), err.desc())));
-            }
+            write_zero_at(dir.as_raw_fd(), c"cgroup.procs")
+                .map_err(|e| Error::os(format!("join cgroup {}: {}", procs.display(), e.desc())))?;
         }
         let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
         ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
@@ -584,20 +573,26 @@ fn clone_child(child: &ChildSetup, flags: libc::c_int) -> Result<i32> {
     }
 }
 
+/// Write "0" to a cgroup file (at `dir`, or absolute): moves the writer into
+/// that cgroup. Raw calls: it runs in a freshly cloned child.
+fn write_zero_at(dir: RawFd, file: &std::ffi::CStr) -> std::result::Result<(), Errno> {
+    let fd = unsafe { libc::openat(dir, file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let ok = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
+    let err = Errno::last();
+    unsafe {
+        libc::close(fd);
+    }
+    if ok { Ok(()) } else { Err(err) }
+}
+
 /// In the child: join the v1 hierarchies by moving this (only) thread.
 fn join_v1_cgroups(join: &CgroupJoin) -> Result<()> {
     for tasks in &join.v1_tasks {
-        let fd = unsafe { libc::open(tasks.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-        let ok = fd >= 0 && unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } == 1;
-        let err = Errno::last();
-        if fd >= 0 {
-            unsafe {
-                libc::close(fd);
-            }
-        }
-        if !ok {
-            return Err(Error::os(format!("join cgroup {}: {}", tasks.to_string_lossy(), err.desc())));
-        }
+        write_zero_at(libc::AT_FDCWD, tasks)
+            .map_err(|e| Error::os(format!("join cgroup {}: {}", tasks.to_string_lossy(), e.desc())))?;
     }
     Ok(())
 }

@@ -188,6 +188,12 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out
 }
 
+/// `tar -cf TARBALL -C DIR .`: a rootfs tarball for `image import`.
+pub fn tar_dir(dir: &Path, tarball: &Path) {
+    let st = Command::new("tar").arg("-cf").arg(tarball).arg("-C").arg(dir).arg(".").status();
+    assert!(st.is_ok_and(|s| s.success()), "tar -cf {} -C {} .", tarball.display(), dir.display());
+}
+
 /// Is `pid` a live (non-zombie) process?
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
