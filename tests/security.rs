@@ -344,6 +344,14 @@ fn workdir_through_a_runtime_fd_reaches_nothing_on_the_host() {
             assert!(!c.path().join("sub").exists(), "a sub-cgroup was made: {}", c.path().display());
         }
     }
+    // exec resolves its working directory the same way (it must exist).
+    env.ok(&["run", "-d", "--name", "wd", "sleep", "100"]);
+    for n in 3..8 {
+        let wd = format!("/proc/self/fd/{n}");
+        let o = env.fails(&["exec", "-w", &wd, "wd", "true"]);
+        assert!(o.stderr.contains("working directory"), "exec -w {wd}: {}", o.stderr);
+    }
+    assert_eq!(env.ok(&["exec", "-w", "/bin/../etc", "wd", "pwd"]).trim(), "/etc");
     // A working directory inside the container is still created as needed,
     // through links that stay inside it.
     let out = env.ok(&["run", "--rm", "-w", "/new/dir", "pwd"]);
