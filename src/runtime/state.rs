@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 pub type Record = Map<String, Value>;
 
 pub const CONFIG: &str = "config.json";
-/// The container's id alone, written once at creation.
+/// The container's id alone, written once at creation where the state root
+/// has no xattrs (see `Store::create`).
 pub const ID_FILE: &str = "id";
 
 /// Names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as Docker; this also keeps `..` and `/` out of paths.
@@ -72,12 +73,16 @@ impl Store {
             return Err(self.conflict(name));
         }
         let tmp = self.root.join(format!(".new-{name}-{}-{}", unique(), std::process::id()));
-        // The id also goes in a file of its own, never rewritten: `rm -f` can
-        // then find the container's cgroup and layer even when the record is
-        // lost (truncated by a full disk, corrupted).
+        // The id is also kept apart from the record, never rewritten: `rm -f`
+        // can then find the container's cgroup and layer even when the record
+        // is lost (truncated by a full disk, corrupted). As an xattr of the
+        // directory (no inode to make and discard), else in a file.
         let id = record.get("id").and_then(Value::as_str).unwrap_or("");
         let staged = super::sys::private_dir(&tmp)
-            .and_then(|_| write_private(&tmp.join(ID_FILE), id.as_bytes()))
+            .and_then(|_| match set_id_xattr(&tmp, id) {
+                Ok(()) => Ok(()),
+                Err(_) => write_private(&tmp.join(ID_FILE), id.as_bytes()),
+            })
             .and_then(|_| write_atomic(&tmp.join(CONFIG), record));
         if let Err(e) = staged {
             let _ = remove_tree(&tmp);
@@ -202,7 +207,8 @@ impl Store {
     /// it can be read and looks like an id: for a container whose record is lost.
     pub fn recorded_id(&self, name: &str) -> Option<String> {
         validate_name(name).ok()?;
-        let bytes = super::sys::read_small(&self.dir(name).join(ID_FILE)).ok()?;
+        let dir = self.dir(name);
+        let bytes = get_id_xattr(&dir).or_else(|| super::sys::read_small(&dir.join(ID_FILE)).ok())?;
         let id = std::str::from_utf8(&bytes).ok()?.trim();
         (!id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
             .then(|| id.to_string())
@@ -397,6 +403,26 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
+/// The xattr of a state directory holding its container's id (only root may
+/// read or write `trusted.*`).
+const ID_XATTR: &std::ffi::CStr = c"trusted.mydocker.id";
+
+fn set_id_xattr(dir: &Path, id: &str) -> std::io::Result<()> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
+    let r = unsafe { libc::lsetxattr(path.as_ptr(), ID_XATTR.as_ptr(), id.as_ptr().cast(), id.len(), 0) };
+    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+fn get_id_xattr(dir: &Path) -> Option<Vec<u8>> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut buf = vec![0u8; 128];
+    let n = unsafe { libc::lgetxattr(path.as_ptr(), ID_XATTR.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n > 0).then(|| {
+        buf.truncate(n as usize);
+        buf
+    })
+}
+
 /// Create `path` (0600) holding `data`.
 fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = OpenOptions::new()
@@ -498,6 +524,21 @@ mod tests {
         assert!(typed["error"].as_str().unwrap().contains("pid is not an integer"));
         let half = list.iter().find(|r| r["name"] == "half").unwrap();
         assert_eq!(half["error"], "missing config.json");
+    }
+
+    #[test]
+    fn the_id_survives_a_lost_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.create(&rec("a", "abc123")).unwrap();
+        fs::write(dir.path().join("a").join(CONFIG), b"{\"na").unwrap();
+        assert_eq!(store.recorded_id("a").as_deref(), Some("abc123"));
+        // Where the xattr could not be set, the id file is read.
+        fs::create_dir(dir.path().join("b")).unwrap();
+        fs::write(dir.path().join("b").join(ID_FILE), b"def456").unwrap();
+        assert_eq!(store.recorded_id("b").as_deref(), Some("def456"));
+        fs::write(dir.path().join("b").join(ID_FILE), b"../x").unwrap();
+        assert_eq!(store.recorded_id("b"), None, "not an id");
     }
 
     #[test]
