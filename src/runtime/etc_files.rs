@@ -32,9 +32,10 @@ pub fn bind_all(root: &Path, files: &[FileMount]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    let rootfd = open_dir(root)?;
+    let rootdir =
+        std::fs::File::open(root).map_err(|e| Error::os(format!("open {}: {e}", root.display())))?;
     for f in files {
-        let target = open_or_create(rootfd.as_fd(), &f.target)?;
+        let target = open_or_create(rootdir.as_fd(), &f.target)?;
         mount(
             Some(&f.source),
             &inroot::proc_fd_path(target.as_fd()),
@@ -47,16 +48,6 @@ pub fn bind_all(root: &Path, files: &[FileMount]) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-fn open_dir(path: &Path) -> Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::invalid(format!("path contains a NUL byte: {}", path.display())))?;
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::os(format!("open {}: {}", path.display(), Errno::last().desc())));
-    }
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 /// Open `path` in the root, following links inside it; when it (or what its
@@ -138,7 +129,7 @@ mod tests {
         symlink("../../../../host-file", root.join("etc/hostname")).expect("climbing link");
         symlink("chain", root.join("etc/resolv.conf")).expect("relative link");
         symlink("/run/real", root.join("etc/chain")).expect("second link");
-        let rootfd = open_dir(&root).expect("root");
+        let rootfd = std::fs::File::open(&root).expect("root");
         let inside = |p: &str| {
             let fd = open_or_create(rootfd.as_fd(), p).expect(p);
             std::fs::read_link(inroot::proc_fd_path(fd.as_fd())).expect("fd path")

@@ -324,7 +324,12 @@ impl Cgroups {
             let ends: Vec<std::os::fd::OwnedFd> =
                 pids.iter().filter_map(|p| crate::runtime::process::pidfd(*p)).collect();
             match &killer {
-                Some(kill) => write(kill, "1")?,
+                Some(kill) => match fs::write(kill, "1") {
+                    Ok(()) => {}
+                    // Removed meanwhile (a concurrent `rm -f`): nothing is left in it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(killed),
+                    Err(e) => return Err(Error::os(format!("write \"1\" to {}: {e}", kill.display()))),
+                },
                 None => {
                     for pid in pids {
                         if let Ok(start) = crate::runtime::process::start_time(pid) {
