@@ -2,7 +2,9 @@
 
 use super::{RhaiResult, at, from_dyn, rt};
 use crate::runtime::error::Context;
-use crate::runtime::process::{self, Created, ExecSpec, Spec};
+use crate::runtime::host_process as procs;
+use crate::runtime::process::{self, Created, ExecSpec, Launch};
+use crate::runtime::spec::{Hook, Spec};
 use crate::runtime::{caps, logs, seccomp};
 use rhai::Array;
 use rhai::Map;
@@ -21,50 +23,99 @@ impl Handle {
     }
 }
 
+/// Capability names (or numbers) as numbers.
+fn cap_numbers(caps: &Array) -> RhaiResult<Vec<u32>> {
+    caps.iter()
+        .map(|c| match c.as_int() {
+            Ok(n) => Ok(n as u32),
+            Err(_) => rt(caps::parse(&c.to_string())),
+        })
+        .collect()
+}
+
 /// A signal given as a number or a name ("TERM", "SIGKILL").
 fn signal_number(sig: &Dynamic) -> RhaiResult<i32> {
     match sig.as_int() {
         Ok(n) => Ok(n as i32),
-        Err(_) => rt(process::parse_signal(&sig.to_string())),
+        Err(_) => rt(procs::parse_signal(&sig.to_string())),
     }
 }
 
 #[export_module]
 mod api {
     use super::*;
-    /// Clone the init process of a container into new pid, mount, uts, ipc and
-    /// net namespaces. It waits until `start`. `spec` is a map: `args` (array),
-    /// `rootfs` (mounted root), and optionally `env` (array of "K=V"), `cwd`,
-    /// `hostname`, `stdin` (bool), `tty` (bool), `log` (file for stdout and
-    /// stderr), `cgroup` (a cgroup made by `cgroup::create`: the init is born
-    /// in it), `caps` (capability numbers to keep), `seccomp` (`true`:
-    /// Docker's default profile, `false`: none, or a profile's JSON text),
-    /// `no_new_privileges`, `user`, `readonly_rootfs`, `masked_paths`,
-    /// `readonly_paths`, `etc_files` (`[#{source, target}]`: host files bound
-    /// onto paths resolved inside the root, e.g. its /etc/hosts), `monitor`
-    /// (`#{state_root, data_root, name, auto_remove, log_max_size,
-    /// log_max_file}`: detach, with a monitor process as the init's parent; it
-    /// writes `log` from a pipe and rotates it at `log_max_size` bytes keeping
-    /// `log_max_file` files). The init brings loopback up, mounts /dev/mqueue
-    /// and its own cgroup read-only at /sys/fs/cgroup; without a HOME in
-    /// `env`, HOME is the user's home from the image's /etc/passwd.
+    /// Create a container's init from `spec`, an OCI runtime spec (config.json)
+    /// as a map, validated first; `launch` says how this runtime runs it:
+    /// `id`, `bundle` (relative paths in the spec are relative to it),
+    /// `cgroup` (made by `cgroup::create`: the init is born in it), `stdin`
+    /// (keep ours, else /dev/null), `log` (file for stdout and stderr),
+    /// `monitor` (`#{state_root, data_root, name, auto_remove, log_max_size,
+    /// log_max_file}`: detach, with a monitor process as the init's parent;
+    /// it writes `log` from a pipe and rotates it), `start_fifo` (the OCI CLI:
+    /// `start_fifo` starts it, from another process), `console_socket` (the
+    /// OCI CLI: where the terminal's master goes), `preserve_fds`. Returns once
+    /// the init has set up its root, terminal and working directory and waits
+    /// for `start`; a command not in PATH fails here (kind `command_not_found`).
     #[rhai_fn(return_raw)]
-    pub fn create(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
+    pub fn create(ctx: NativeCallContext, spec: Map, launch: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
             let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
-            rt(process::create(&spec)).map(Handle::new)
+            let launch: Launch = from_dyn("launch options", Dynamic::from_map(launch))?;
+            rt(process::create(&spec, &launch)).map(Handle::new)
         })
     }
 
-    /// Create a process inside running container: `spec` has `pid` and
-    /// `start_time` (the container's init), `args`, and optionally `env`, `cwd`,
-    /// `stdin`, `tty`, `cgroup`, `caps`, `seccomp`, `no_new_privileges`, `user`. It is born in the container's pid namespace and waits
-    /// until `start`, which joins the other namespaces and execs; then `wait`.
+    /// Read a bundle's `config.json` (`path`), check it as `create` would, and
+    /// return it as a map. Errors name the file and the field.
+    #[rhai_fn(return_raw)]
+    pub fn load_spec(ctx: NativeCallContext, path: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let text = rt(std::fs::read_to_string(path).ctx(|| format!("cannot read {path}")))?;
+            let spec = rt(Spec::parse(&text))?;
+            rt(spec.validate())?;
+            crate::engine::to_dyn(&spec)
+        })
+    }
+
+    /// Check an OCI spec (a map) as `create` would, without creating anything.
+    #[rhai_fn(return_raw)]
+    pub fn validate(ctx: NativeCallContext, spec: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let spec: Spec = from_dyn("container spec", Dynamic::from_map(spec))?;
+            rt(spec.validate())
+        })
+    }
+
+    /// Create a process inside a running container: `spec` has `process` (as
+    /// in an OCI spec), `pid` and `start_time` (the container's init), and
+    /// optionally `seccomp` (the container's `linux.seccomp`), `launch`
+    /// (`cgroup`, `stdin`, `console_socket`, `preserve_fds`) and `detach`
+    /// (no process of ours waits for it). It is born in every namespace of
+    /// the container and waits until `start`.
     #[rhai_fn(return_raw)]
     pub fn exec(ctx: NativeCallContext, spec: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
             let spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
             rt(process::create_exec(&spec)).map(Handle::new)
+        })
+    }
+
+    /// The OCI `start`: release the init waiting on `fifo` (the init is `pid`,
+    /// started at `start_time`); fails with kind `not_running` if it ended.
+    #[rhai_fn(return_raw)]
+    pub fn start_fifo(ctx: NativeCallContext, fifo: &str, pid: i64, start_time: i64) -> RhaiResult<()> {
+        at(&ctx, || rt(process::start_by_fifo(Path::new(fifo), pid as i32, start_time as u64)))
+    }
+
+    /// Run a spec's hooks of one kind (`kind` names them in errors: "poststart")
+    /// with `state` (a map: the runtime-spec state) on their stdin, in order;
+    /// throws at the first that fails or times out.
+    #[rhai_fn(return_raw)]
+    pub fn run_hooks(ctx: NativeCallContext, kind: &str, hooks: Array, state: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let hooks: Vec<Hook> = from_dyn("hooks", Dynamic::from_array(hooks))?;
+            let state: serde_json::Value = from_dyn("state", Dynamic::from_map(state))?;
+            rt(process::run_hooks(kind, &hooks, &state.to_string()))
         })
     }
 
@@ -85,27 +136,42 @@ mod api {
     }
 
     /// Read a seccomp profile in Docker's JSON format from `path`, check it and
-    /// that it compiles for a container holding `caps`, and return its text:
-    /// the container's record keeps the text, so `exec` applies the same
+    /// that it compiles for a container holding `caps` (names), and return its
+    /// text: the container's record keeps the text, so `exec` applies the same
     /// profile whatever becomes of the file. The error names the problem, not the file.
     #[rhai_fn(return_raw)]
     pub fn seccomp_profile(ctx: NativeCallContext, path: &str, caps: Array) -> RhaiResult<String> {
         at(&ctx, || {
             let text = rt(std::fs::read_to_string(path).ctx(|| "cannot read"))?;
-            let caps: Vec<u32> = caps.iter().filter_map(|c| c.as_int().ok()).map(|c| c as u32).collect();
-            rt(seccomp::program(Some(&text), &caps))?;
+            rt(seccomp::program(Some(&text), &cap_numbers(&caps)?))?;
             Ok(text)
         })
     }
 
-    /// The capability numbers a container keeps, Docker's way: the default 14,
-    /// plus `add`, minus `drop` ("ALL" allowed in both; names with or without CAP_).
+    /// The spec's `linux.seccomp` for a container holding `caps` (names)
+    /// under a profile in Docker's format: `profile` is its text, or `()` for
+    /// the default one (stdlib/seccomp/default.json).
+    #[rhai_fn(return_raw)]
+    pub fn seccomp_spec(ctx: NativeCallContext, profile: Dynamic, caps: Array) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let _ = cap_numbers(&caps)?;
+            let text =
+                if profile.is_unit() { seccomp::DEFAULT_PROFILE.to_string() } else { profile.to_string() };
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("seccomp profile: {e}"))?;
+            crate::engine::to_dyn(&v)
+        })
+    }
+
+    /// The capabilities a container keeps, Docker's way: the default 14,
+    /// plus `add`, minus `drop` ("ALL" allowed in both; names with or without
+    /// CAP_). Returns kernel names ("CAP_CHOWN"), as a spec lists them.
     #[rhai_fn(return_raw)]
     pub fn capabilities(ctx: NativeCallContext, add: Array, drop: Array) -> RhaiResult<Array> {
         at(&ctx, || {
             let names = |a: Array| a.into_iter().map(|v| v.to_string()).collect::<Vec<_>>();
             let keep = rt(caps::resolve(&names(add), &names(drop)))?;
-            Ok(keep.into_iter().map(|c| Dynamic::from(c as i64)).collect())
+            Ok(keep.into_iter().filter_map(caps::name).map(Dynamic::from).collect())
         })
     }
 
@@ -142,20 +208,20 @@ mod api {
 
     /// Is `pid` still the process that started at `start_time`? A reused pid is not.
     pub fn alive(pid: i64, start_time: i64) -> bool {
-        process::alive(pid as i32, start_time as u64)
+        procs::alive(pid as i32, start_time as u64)
     }
 
     /// The start time of `pid` (field 22 of /proc/PID/stat).
     #[rhai_fn(return_raw)]
     pub fn start_time(ctx: NativeCallContext, pid: i64) -> RhaiResult<i64> {
-        at(&ctx, || rt(process::start_time(pid as i32)).map(|t| t as i64))
+        at(&ctx, || rt(procs::start_time(pid as i32)).map(|t| t as i64))
     }
 
     /// Send a signal (number, or name like "TERM") to `pid`, only if it is still
     /// the process that started at `start_time`.
     #[rhai_fn(return_raw)]
     pub fn signal(ctx: NativeCallContext, pid: i64, start_time: i64, sig: Dynamic) -> RhaiResult<()> {
-        at(&ctx, || rt(process::signal(pid as i32, start_time as u64, signal_number(&sig)?)))
+        at(&ctx, || rt(procs::signal(pid as i32, start_time as u64, signal_number(&sig)?)))
     }
 
     /// `signal`, but only if `pid` is in cgroup `cgroup` (e.g. "mydocker/ID"):
@@ -168,21 +234,19 @@ mod api {
         sig: Dynamic,
         cgroup: &str,
     ) -> RhaiResult<()> {
-        at(&ctx, || {
-            rt(process::signal_in_cgroup(pid as i32, start_time as u64, cgroup, signal_number(&sig)?))
-        })
+        at(&ctx, || rt(procs::signal_in_cgroup(pid as i32, start_time as u64, cgroup, signal_number(&sig)?)))
     }
 
     /// Wait up to `timeout_ms` (negative: forever) for the process to end; true when it has.
     #[rhai_fn(return_raw)]
     pub fn wait_gone(ctx: NativeCallContext, pid: i64, start_time: i64, timeout_ms: i64) -> RhaiResult<bool> {
-        at(&ctx, || rt(process::wait_gone(pid as i32, start_time as u64, timeout_ms)))
+        at(&ctx, || rt(procs::wait_gone(pid as i32, start_time as u64, timeout_ms)))
     }
 
     /// Signal number for a name ("TERM", "SIGKILL") or number string.
     #[rhai_fn(return_raw)]
     pub fn parse_signal(ctx: NativeCallContext, name: &str) -> RhaiResult<i64> {
-        at(&ctx, || rt(process::parse_signal(name)).map(i64::from))
+        at(&ctx, || rt(procs::parse_signal(name)).map(i64::from))
     }
 }
 

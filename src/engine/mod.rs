@@ -128,6 +128,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("retry", include_str!("../../stdlib/retry.rhai")),
     ("security", include_str!("../../stdlib/security.rhai")),
     ("etc_files", include_str!("../../stdlib/etc_files.rhai")),
+    ("spec", include_str!("../../stdlib/spec.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

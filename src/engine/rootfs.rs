@@ -1,7 +1,7 @@
 //! `rootfs::` — the container's overlay root filesystem under `--data-root`.
 
 use super::{RhaiResult, at, context, rt, to_dyn};
-use crate::runtime::rootfs;
+use crate::runtime::{overlay as rootfs, user};
 use rhai::Map;
 use rhai::plugin::*;
 use std::path::Path;
@@ -59,6 +59,24 @@ mod api {
     #[rhai_fn(return_raw)]
     pub fn is_mounted(ctx: NativeCallContext, path: &str) -> RhaiResult<bool> {
         at(&ctx, || rt(rootfs::is_mounted(Path::new(path))))
+    }
+
+    /// The user `spec` (`UID[:GID]` or `NAME[:GROUP]`) as the container's
+    /// /etc/passwd and /etc/group under `root` tell it, read inside that root
+    /// (its links cannot lead out): `#{uid, gid, additional_gids, home}`.
+    /// `root` may be a mounted layer or `/proc/PID/root` of a running container.
+    #[rhai_fn(return_raw)]
+    pub fn user(ctx: NativeCallContext, root: &str, spec: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let u = rt(user::resolve_in_root(Path::new(root), spec))?;
+            let mut m = Map::new();
+            m.insert("uid".into(), Dynamic::from(u.uid as i64));
+            m.insert("gid".into(), Dynamic::from(u.gid as i64));
+            let groups: rhai::Array = u.groups.iter().map(|g| Dynamic::from(*g as i64)).collect();
+            m.insert("additional_gids".into(), Dynamic::from_array(groups));
+            m.insert("home".into(), Dynamic::from(u.home));
+            Ok(Dynamic::from_map(m))
+        })
     }
 }
 

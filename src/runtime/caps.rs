@@ -209,69 +209,148 @@ fn kernel_last_cap() -> u32 {
     std::str::from_utf8(&buf[..n as usize]).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(63).min(63)
 }
 
-/// Reduce this process to the capabilities in `keep`, for good: drop the rest
-/// from the bounding set (so no execve of a setuid or file-capability binary
-/// can regain them), clear the ambient set, and set effective, permitted and
-/// inheritable to `keep`. Call in the container child as root, before execve;
-/// a root process keeps exactly these across execve.
+/// The five capability sets of a spec's process, as numbers; `None` where
+/// the spec leaves a set out.
+#[derive(Debug, Clone, Default)]
+pub struct Sets {
+    pub bounding: Option<Vec<u32>>,
+    pub effective: Option<Vec<u32>>,
+    pub permitted: Option<Vec<u32>>,
+    pub inheritable: Option<Vec<u32>>,
+    pub ambient: Option<Vec<u32>>,
+}
+
+impl Sets {
+    /// From the spec's names; no `capabilities` at all keeps what we have.
+    pub fn from_spec(c: Option<&super::spec::Capabilities>) -> Result<Sets> {
+        let Some(c) = c else { return Ok(Sets::default()) };
+        let nums = |v: &Option<Vec<String>>| -> Result<Option<Vec<u32>>> {
+            v.as_ref().map(|names| names.iter().map(|n| parse(n)).collect()).transpose()
+        };
+        Ok(Sets {
+            bounding: nums(&c.bounding)?,
+            effective: nums(&c.effective)?,
+            permitted: nums(&c.permitted)?,
+            inheritable: nums(&c.inheritable)?,
+            ambient: nums(&c.ambient)?,
+        })
+    }
+
+    /// The spec's sets for Docker's way: `keep` bounding, effective and
+    /// permitted; inheritable and ambient empty (since CVE-2022-24769, a file
+    /// with `+ei` capabilities must grant a non-root user nothing).
+    #[cfg(test)]
+    pub fn keep(keep: &[u32]) -> Sets {
+        Sets {
+            bounding: Some(keep.to_vec()),
+            effective: Some(keep.to_vec()),
+            permitted: Some(keep.to_vec()),
+            inheritable: Some(vec![]),
+            ambient: Some(vec![]),
+        }
+    }
+}
+
+fn mask_of(caps: &[u32]) -> Result<u64> {
+    let mut m: u64 = 0;
+    for &c in caps {
+        if c > 63 {
+            return Err(Error::invalid(format!("capability number {c} out of range")));
+        }
+        m |= 1 << c;
+    }
+    Ok(m)
+}
+
+/// Reduce this process to `sets`, for good, switching user on the way with
+/// `switch_user` (as runc does): drop the rest of the bounding set (so no
+/// execve of a setuid or file-capability binary can regain them), keep the
+/// permitted set across the uid change, then set effective, permitted and
+/// inheritable, then raise the ambient ones. Call in the container child,
+/// before execve.
 ///
 /// A capability this process does not hold itself (the runtime may run with
 /// fewer than all, e.g. inside another container) cannot be granted and is
 /// left out rather than failing the container, so `--cap-add ALL` means "all
 /// we have". No allocation except for an error message.
-pub fn apply(keep: &[u32]) -> Result<()> {
-    let mut want: u64 = 0;
-    for &c in keep {
-        if c > 63 {
-            return Err(Error::invalid(format!("capability number {c} out of range")));
-        }
-        want |= 1 << c;
-    }
-    let want = want & permitted()?;
-
-    // The bounding set first: dropping needs CAP_SETPCAP, which capset may remove.
-    for cap in 0..=kernel_last_cap() {
-        if want & (1 << cap) != 0 {
-            continue;
-        }
-        let cap = libc::c_ulong::from(cap);
-        // Only drop what is still there: dropping needs CAP_SETPCAP even when a no-op.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, ZERO, ZERO, ZERO) } <= 0 {
-            continue;
-        }
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, ZERO, ZERO, ZERO) } < 0 {
-            match Errno::last() {
-                // A capability newer than this kernel: nothing to drop.
-                Errno::EINVAL => {}
-                e => {
-                    return Err(Error::os(format!(
-                        "drop {} from the bounding set: {}",
-                        cap_label(cap),
-                        e.desc()
-                    )));
+pub fn apply(sets: &Sets, switch_user: impl FnOnce() -> Result<()>) -> Result<()> {
+    let have = permitted()?;
+    if let Some(bounding) = &sets.bounding {
+        let keep = mask_of(bounding)?;
+        // The bounding set first: dropping needs CAP_SETPCAP, which capset may remove.
+        for cap in 0..=kernel_last_cap() {
+            if keep & (1 << cap) != 0 {
+                continue;
+            }
+            let cap = libc::c_ulong::from(cap);
+            // Only drop what is still there: dropping needs CAP_SETPCAP even when a no-op.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, ZERO, ZERO, ZERO) } <= 0 {
+                continue;
+            }
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, ZERO, ZERO, ZERO) } < 0 {
+                match Errno::last() {
+                    // A capability newer than this kernel: nothing to drop.
+                    Errno::EINVAL => {}
+                    e => {
+                        return Err(Error::os(format!(
+                            "drop {} from the bounding set: {}",
+                            cap_label(cap),
+                            e.desc()
+                        )));
+                    }
                 }
             }
         }
     }
-
-    // Ambient capabilities survive execve for non-root users; the container gets none.
+    // Ambient capabilities survive execve for non-root users; only the spec's stay.
     let clear_all = libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong;
     let rc = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, clear_all, ZERO, ZERO, ZERO) };
     if rc < 0 && Errno::last() != Errno::EINVAL {
         return Err(Error::os(format!("clear ambient capabilities: {}", Errno::last().desc())));
     }
-
-    let lo = want as u32;
-    let hi = (want >> 32) as u32;
+    // setuid away from 0 clears the permitted set unless told to keep it.
+    unsafe {
+        libc::prctl(libc::PR_SET_KEEPCAPS, 1 as libc::c_ulong, ZERO, ZERO, ZERO);
+    }
+    switch_user()?;
+    unsafe {
+        libc::prctl(libc::PR_SET_KEEPCAPS, ZERO, ZERO, ZERO, ZERO);
+    }
+    let set = |s: &Option<Vec<u32>>| -> Result<u64> {
+        Ok(match s {
+            Some(v) => mask_of(v)? & have,
+            None => have,
+        })
+    };
+    let (eff, perm, inh) = (
+        set(&sets.effective)?,
+        set(&sets.permitted)?,
+        match &sets.inheritable {
+            Some(v) => mask_of(v)? & have,
+            None => 0,
+        },
+    );
     let mut hdr = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    // Inheritable stays empty (as Docker since CVE-2022-24769): with it, a file
-    // with `+ei` capabilities would grant them to a non-root user.
     let data = [
-        CapData { effective: lo, permitted: lo, inheritable: 0 },
-        CapData { effective: hi, permitted: hi, inheritable: 0 },
+        CapData { effective: eff as u32, permitted: perm as u32, inheritable: inh as u32 },
+        CapData {
+            effective: (eff >> 32) as u32,
+            permitted: (perm >> 32) as u32,
+            inheritable: (inh >> 32) as u32,
+        },
     ];
     if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } < 0 {
         return Err(Error::os(format!("capset: {}", Errno::last().desc())));
+    }
+    for &cap in sets.ambient.as_deref().unwrap_or(&[]) {
+        let raise = libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong;
+        if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, raise, libc::c_ulong::from(cap), ZERO, ZERO) } < 0 {
+            return Err(Error::os(format!(
+                "raise ambient {}: {}",
+                cap_label(cap.into()),
+                Errno::last().desc()
+            )));
+        }
     }
     Ok(())
 }
@@ -426,7 +505,7 @@ mod tests {
     fn apply_in_child(keep: &[u32], expect: u64) {
         match unsafe { fork() }.expect("fork") {
             ForkResult::Child => {
-                let code = match apply(keep) {
+                let code = match apply(&Sets::keep(keep), || Ok(())) {
                     Err(_) => 2,
                     Ok(()) => match status_caps() {
                         None => 3,
@@ -496,6 +575,9 @@ mod tests {
 
     #[test]
     fn apply_rejects_out_of_range() {
-        assert_eq!(apply(&[64]).unwrap_err().kind, super::super::error::Kind::Invalid);
+        assert_eq!(
+            apply(&Sets::keep(&[64]), || Ok(())).unwrap_err().kind,
+            super::super::error::Kind::Invalid
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! backwards from the end.
 
 use super::error::{Error, Result};
-use super::process;
+use super::host_process as process;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};

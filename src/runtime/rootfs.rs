@@ -1,218 +1,96 @@
-//! The container's root filesystem.
-//!
-//! Host side: an overlay per container — the image as the read-only lower dir,
-//! and `upper`, `work`, `merged` under `<data-root>/containers/<id>/`.
-//! Container side (run by the init process in its new mount namespace): make
-//! every mount private, mount /proc, /dev, /sys inside the overlay, then
-//! `pivot_root` into it and detach the old root so no host path stays reachable.
+//! What the init does to its mount namespace: the spec's root, mounts and
+//! devices, then `pivot_root` into it and detach the old root so no host path
+//! stays reachable; then what the spec makes read-only or hides. Runs in the
+//! child. (The overlay it usually is lives on the host side: `overlay.rs`.)
 
 use super::error::{Context, Error, Result};
+use super::spec::{Device, Spec};
+use super::{inroot, mounts};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{chdir, pivot_root};
-use serde::Serialize;
+use std::ffi::CString;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Layer {
-    pub dir: PathBuf,
-    pub lower: PathBuf,
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub merged: PathBuf,
+/// The root's path: `root.path`, relative to the bundle unless absolute.
+pub fn root_path(spec: &Spec, bundle: &Path) -> PathBuf {
+    let path = spec.root.as_ref().map(|r| r.path.as_str()).unwrap_or("rootfs");
+    if path.starts_with('/') { PathBuf::from(path) } else { bundle.join(path) }
 }
 
-/// Where the layer of container `id` lives.
-pub fn layer_dir(data_root: &Path, id: &str) -> PathBuf {
-    data_root.join("containers").join(id)
-}
-
-/// Create the container's upper/work/merged dirs and mount the overlay on `merged`.
-pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: bool) -> Result<Layer> {
-    let dir = layer_dir(data_root, id);
-    let layer = Layer {
-        lower: image_rootfs.to_path_buf(),
-        upper: dir.join("upper"),
-        work: dir.join("work"),
-        merged: dir.join("merged"),
-        dir,
+/// Before pivot_root: the root bound onto itself (pivot_root needs a mount
+/// point), every mount of the spec inside it, the devices in its /dev.
+pub fn prepare(root: &Path, spec: &Spec, cx: &mounts::Context) -> Result<()> {
+    let linux = spec.linux.as_ref();
+    // Nothing we mount may propagate back to the host (rprivate unless the spec asks otherwise).
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation.as_deref())
+        .and_then(mounts::propagation_flag)
+        .unwrap_or(MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+    let first = if prop.contains(MsFlags::MS_SHARED) {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    } else {
+        prop | MsFlags::MS_REC
     };
-    // Private from the data root down (see `sys::private_dir`); `upper` is
-    // the container's `/`, whose mode overlay shows inside, so it is 0755.
-    for d in [data_root.to_path_buf(), data_root.join("containers"), layer.dir.clone(), layer.work.clone()] {
-        super::sys::private_dir(&d)?;
+    mount(None::<&str>, "/", None::<&str>, first, None::<&str>).ctx(|| "make / private")?;
+    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .ctx(|| format!("bind {}", root.display()))?;
+    // The bind inherits the host mount's nosuid,nodev; inside, the image's
+    // setuid programs work and device nodes are governed by the device
+    // cgroup, as under Docker.
+    mount(None::<&str>, root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
+        .ctx(|| format!("remount {} suid,dev", root.display()))?;
+    let plan = mounts::plan(&spec.mounts)?;
+    mounts::apply(root, &plan, cx)?;
+    let rootdir = fs::File::open(root).ctx(|| format!("open {}", root.display()))?;
+    let devices = linux.map_or(&[][..], |l| &l.devices);
+    let dev_is_ours = spec
+        .mounts
+        .iter()
+        .any(|m| m.destination.trim_end_matches('/') == "/dev" && m.kind.as_deref() != Some("bind"));
+    if dev_is_ours {
+        default_devices(rootdir.as_fd())?;
     }
-    for d in [&layer.upper, &layer.merged] {
-        match fs::DirBuilder::new().mode(0o755).create(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::os(format!("create {}: {e}", d.display()))),
-        }
+    for d in devices {
+        make_device(rootdir.as_fd(), d)?;
     }
-    if !is_mounted(&layer.merged)? {
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            layer.lower.display(),
-            layer.upper.display(),
-            layer.work.display()
-        );
-        let volatile_opts = format!("{opts},volatile");
-        // nosuid,nodev on the host: a setuid file or device node made inside
-        // the container is inert through this path (the container's own bind
-        // of its root clears both again, see `ContainerRoot::enter`).
-        let host_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        let mount_with =
-            |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), host_flags, Some(o));
-        match if volatile { mount_with(&volatile_opts) } else { mount_with(&opts) } {
-            // A kernel older than 5.10 does not know `volatile`: mount as usual.
-            Err(Errno::EINVAL) if volatile => mount_with(&opts),
-            other => other,
-        }
-        .ctx(|| format!("mount overlay on {}", layer.merged.display()))?;
-    }
-    log::info!("mounted overlay {} (lower {})", layer.merged.display(), layer.lower.display());
-    Ok(layer)
-}
-
-/// Unmount container `id`'s overlay, keeping its files (upper dir). Idempotent.
-/// Unmounting a non-volatile overlay syncs the host filesystem under it: 1-3 ms here.
-pub fn unmount_layer(data_root: &Path, id: &str) -> Result<()> {
-    let merged = layer_dir(data_root, checked_id(id)?).join("merged");
-    if is_mounted(&merged)? {
-        umount2(&merged, MntFlags::MNT_DETACH).ctx(|| format!("unmount {}", merged.display()))?;
-        log::info!("unmounted {}", merged.display());
+    if prop.contains(MsFlags::MS_SHARED) {
+        mount(None::<&str>, root, None::<&str>, prop, None::<&str>).ctx(|| "set the root's propagation")?;
     }
     Ok(())
 }
 
-fn checked_id(id: &str) -> Result<&str> {
-    if id.is_empty() || id.contains('/') || id.starts_with('.') {
-        return Err(Error::invalid(format!("invalid container id {id:?}")));
+/// pivot_root into `root` and detach the old root.
+pub fn pivot(root: &Path) -> Result<()> {
+    chdir(root).ctx(|| format!("chdir {}", root.display()))?;
+    // pivot_root(".", ".") stacks the old root under the new one; detaching it
+    // leaves no path to the host's filesystem.
+    pivot_root(".", ".").ctx(|| "pivot_root")?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
+    chdir("/").ctx(|| "chdir /")
+}
+
+/// After pivot_root: a read-only root, the masked and read-only paths, sysctls.
+pub fn finish(spec: &Spec) -> Result<()> {
+    if spec.root.as_ref().is_some_and(|r| r.readonly) {
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, "/", None::<&str>, ro, None::<&str>).ctx(|| "remount / read-only")?;
     }
-    Ok(id)
-}
-
-/// Unmount the overlay (if mounted) and delete the layer. Idempotent.
-pub fn remove_layer(data_root: &Path, id: &str) -> Result<()> {
-    unmount_layer(data_root, id)?;
-    // A container can make its layer as deep as it likes: removed with bounded fds.
-    super::remove_tree::remove_tree(&layer_dir(data_root, id))
-}
-
-/// Is `path` a mount point in this process's mount namespace?
-///
-/// One `statx` (STATX_ATTR_MOUNT_ROOT, Linux 5.8): reading /proc/self/mountinfo
-/// instead costs more with every container, as each overlay prints its three
-/// paths there, and `run` and `rm` both ask.
-pub fn is_mounted(path: &Path) -> Result<bool> {
-    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::invalid(format!("path contains a NUL byte: {}", path.display())))?;
-    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::statx(libc::AT_FDCWD, cpath.as_ptr(), libc::AT_SYMLINK_NOFOLLOW, libc::STATX_TYPE, &mut stx)
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.kind() == ErrorKind::NotFound {
-            return Ok(false);
-        }
-        return Err(Error::os(format!("statx {}: {e}", path.display())));
+    let Some(l) = &spec.linux else { return Ok(()) };
+    for path in &l.masked_paths {
+        mask(path)?;
     }
-    let root = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    if stx.stx_attributes_mask & root != 0 {
-        return Ok(stx.stx_attributes & root != 0);
+    for path in &l.readonly_paths {
+        make_readonly(path)?;
     }
-    is_mounted_by_mountinfo(path)
-}
-
-fn is_mounted_by_mountinfo(path: &Path) -> Result<bool> {
-    let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "read /proc/self/mountinfo")?;
-    let want = path.to_string_lossy();
-    Ok(info.lines().filter_map(|l| l.split(' ').nth(4)).any(|mp| unescape_mountinfo(mp) == want))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-}
-
-/// What the init process does to its mount namespace before exec.
-pub struct ContainerRoot<'a> {
-    pub rootfs: &'a Path,
-    pub readonly: bool,
-    /// Hidden: a file gets /dev/null bound over it, a directory an empty read-only tmpfs.
-    pub masked_paths: &'a [String],
-    /// Bound read-only over themselves.
-    pub readonly_paths: &'a [String],
-    /// Host files bound onto paths in the root (/etc/hosts, …).
-    pub etc_files: &'a [super::etc_files::FileMount],
-    /// The container's cgroup, shown read-only at /sys/fs/cgroup.
-    pub cgroup: Option<&'a str>,
-}
-
-impl ContainerRoot<'_> {
-    /// Set up the rootfs and pivot into it. Runs in the child, in its own mount namespace.
-    pub fn enter(&self) -> Result<()> {
-        let root = self.rootfs;
-        // Nothing we mount may propagate back to the host.
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-            .ctx(|| "make / private")?;
-        // pivot_root needs the new root to be a mount point.
-        mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .ctx(|| format!("bind {}", root.display()))?;
-        // The bind inherits the host mount's nosuid,nodev; inside, the image's
-        // setuid programs work and device nodes are governed by the device
-        // cgroup, as under Docker.
-        mount(None::<&str>, root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
-            .ctx(|| format!("remount {} suid,dev", root.display()))?;
-
-        let nosuid_nodev_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount_at(root, "proc", "proc", nosuid_nodev_noexec, None)?;
-        mount_at(
-            root,
-            "dev",
-            "tmpfs",
-            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-            Some("mode=755,size=65536k"),
-        )?;
-        populate_dev(&root.join("dev"))?;
-        mount_at(
-            root,
-            "dev/pts",
-            "devpts",
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        )?;
-        mount_at(root, "dev/shm", "tmpfs", nosuid_nodev_noexec, Some("mode=1777,size=65536k"))?;
-        mount_at(root, "dev/mqueue", "mqueue", nosuid_nodev_noexec, None)?;
-        mount_at(root, "sys", "sysfs", nosuid_nodev_noexec | MsFlags::MS_RDONLY, None)?;
-        if let Some(name) = self.cgroup {
-            super::cgroups::in_container::mount_in_container(root, name)?;
-        }
-        super::etc_files::bind_all(root, self.etc_files)?;
-
-        chdir(root).ctx(|| format!("chdir {}", root.display()))?;
-        // pivot_root(".", ".") stacks the old root under the new one; detaching it
-        // leaves no path to the host's filesystem.
-        pivot_root(".", ".").ctx(|| "pivot_root")?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root")?;
-        chdir("/").ctx(|| "chdir /")?;
-        if self.readonly {
-            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            mount(None::<&str>, "/", None::<&str>, ro, None::<&str>).ctx(|| "remount / read-only")?;
-        }
-        for path in self.masked_paths {
-            mask(path)?;
-        }
-        for path in self.readonly_paths {
-            make_readonly(path)?;
-        }
-        Ok(())
+    for (key, value) in &l.sysctl {
+        let file = format!("/proc/sys/{}", key.replace('.', "/"));
+        fs::write(&file, value).ctx(|| format!("sysctl {key}={value}"))?;
     }
+    Ok(())
 }
 
 /// Hide `path` (inside the container): a missing path needs no hiding.
@@ -251,23 +129,24 @@ fn make_readonly(path: &str) -> Result<()> {
         .ctx(|| format!("make {path} read-only"))
 }
 
-fn mount_at(root: &Path, rel: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<()> {
-    let target = root.join(rel);
-    fs::create_dir_all(&target).ctx(|| format!("create /{rel} in the container"))?;
-    mount(Some(fstype), &target, Some(fstype), flags, data).ctx(|| format!("mount {fstype} on /{rel}"))
-}
-
-/// The standard device nodes, as Docker provides them.
-fn populate_dev(dev: &Path) -> Result<()> {
-    const NODES: [(&str, u64, u64); 6] =
+/// The devices every container gets (the runtime spec's defaults) and the
+/// standard links, in a /dev the spec mounted.
+fn default_devices(root: BorrowedFd) -> Result<()> {
+    const NODES: [(&str, i64, i64); 6] =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
     for (name, major, minor) in NODES {
-        let path = dev.join(name);
-        mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .ctx(|| format!("mknod /dev/{name}"))?;
-        // mknod is subject to the umask; make the mode exact.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).ctx(|| format!("chmod /dev/{name}"))?;
+        let d = Device {
+            kind: "c".into(),
+            path: format!("/dev/{name}"),
+            major,
+            minor,
+            file_mode: Some(0o666),
+            uid: None,
+            gid: None,
+        };
+        make_device(root, &d)?;
     }
+    let dev = inroot::open(root, "/dev", libc::O_PATH | libc::O_DIRECTORY)?;
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -275,23 +154,47 @@ fn populate_dev(dev: &Path) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(target, dev.join(link)).ctx(|| format!("symlink /dev/{link}"))?;
+        let (l, t) = (cstr(link)?, cstr(target)?);
+        if unsafe { libc::symlinkat(t.as_ptr(), dev.as_raw_fd(), l.as_ptr()) } < 0
+            && Errno::last() != Errno::EEXIST
+        {
+            return Err(Error::os(format!("symlink /dev/{link}: {}", Errno::last().desc())));
+        }
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn cstr(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid(format!("{s:?} contains a NUL byte")))
+}
 
-    #[test]
-    fn mount_points_are_told_by_statx_as_mountinfo_tells_them() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        for (path, want) in [("/", true), ("/proc", true), ("/proc/self", false), ("/sys", true)] {
-            assert_eq!(is_mounted(Path::new(path)).expect(path), want, "{path}");
-            assert_eq!(is_mounted_by_mountinfo(Path::new(path)).expect(path), want, "{path} (mountinfo)");
+/// mknod a device of the spec inside the root, with its mode and owner; an
+/// existing node is replaced.
+fn make_device(root: BorrowedFd, d: &Device) -> Result<()> {
+    let (parent, name) =
+        d.path.rsplit_once('/').ok_or_else(|| Error::invalid(format!("bad device path {}", d.path)))?;
+    let dir = inroot::mkdir_all(root, parent, 0o755)?;
+    let kind = match d.kind.as_str() {
+        "b" => libc::S_IFBLK,
+        "p" => libc::S_IFIFO,
+        _ => libc::S_IFCHR,
+    };
+    let cname = cstr(name)?;
+    let mode = d.file_mode.unwrap_or(0o666) & 0o7777;
+    let dev = libc::makedev(d.major.max(0) as u32, d.minor.max(0) as u32);
+    unsafe {
+        libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0);
+        if libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), kind | mode, dev) < 0 {
+            return Err(Error::os(format!("mknod {}: {}", d.path, Errno::last().desc())));
         }
-        assert!(!is_mounted(tmp.path()).expect("tmp"));
-        assert!(!is_mounted(&tmp.path().join("missing")).expect("missing"));
+        // mknod is subject to the umask; make the mode and owner exact.
+        let flags = libc::AT_SYMLINK_NOFOLLOW;
+        if libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), mode, 0) < 0
+            || libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), d.uid.unwrap_or(0), d.gid.unwrap_or(0), flags)
+                < 0
+        {
+            return Err(Error::os(format!("set the mode of {}: {}", d.path, Errno::last().desc())));
+        }
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! loop that relays it and forwards signals until the container's init ends.
 
 use super::error::{Context, Error, Result};
-use super::process::try_reap;
+use super::host_process::try_reap;
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -197,4 +197,39 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
             }
         }
     }
+}
+
+/// The OCI CLI's `--console-socket`: connect to the caller's socket and send
+/// it the terminal's master with one message (the pty's name, one fd), as
+/// runc does; conmon and containerd's shim relay it from there.
+pub fn send_to_console_socket(path: &std::path::Path, master: RawFd) -> Result<()> {
+    use nix::sys::socket::{
+        AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg, socket,
+    };
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::os(format!("console socket: {}", e.desc())))?;
+    let addr = UnixAddr::new(path)
+        .map_err(|e| Error::invalid(format!("console socket {}: {}", path.display(), e.desc())))?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&sock), &addr)
+        .map_err(|e| Error::os(format!("connect to the console socket {}: {}", path.display(), e.desc())))?;
+    let name = pty_name(master).unwrap_or_else(|| "/dev/ptmx".into());
+    let fds = [master];
+    let iov = [std::io::IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&sock),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::os(format!("send the terminal to {}: {}", path.display(), e.desc())))?;
+    Ok(())
+}
+
+fn pty_name(master: RawFd) -> Option<String> {
+    let mut name = [0 as libc::c_char; 128];
+    if unsafe { libc::ptsname_r(master, name.as_mut_ptr(), name.len()) } != 0 {
+        return None;
+    }
+    Some(unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned())
 }

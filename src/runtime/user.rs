@@ -22,18 +22,19 @@ pub fn resolve(spec: &str) -> Result<User> {
     resolve_in(spec, &passwd, &groups)
 }
 
-/// `env` with `HOME` set to `user`'s home (root's when no user is given) unless
-/// it already sets HOME: an explicit `-e HOME=…` wins.
-pub fn env_with_home(env: &[String], user: Option<&User>) -> Vec<String> {
-    let mut env = env.to_vec();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = match user {
-            Some(u) => u.home.clone(),
-            None => resolve("0").map(|u| u.home).unwrap_or_else(|_| "/".into()),
+/// `resolve`, from outside the container: its files read under `root`,
+/// resolved inside it (an image's /etc/passwd may be a link to the host's).
+pub fn resolve_in_root(root: &std::path::Path, spec: &str) -> Result<User> {
+    let dir = fs::File::open(root).map_err(|e| Error::os(format!("open {}: {e}", root.display())))?;
+    let read = |path: &str| -> String {
+        let Ok(fd) = super::inroot::open(std::os::fd::AsFd::as_fd(&dir), path, libc::O_RDONLY) else {
+            return String::new();
         };
-        env.push(format!("HOME={home}"));
-    }
-    env
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut fs::File::from(fd), &mut text);
+        text
+    };
+    resolve_in(spec, &read("/etc/passwd"), &read("/etc/group"))
 }
 
 fn fields(text: &str, min: usize) -> impl Iterator<Item = Vec<&str>> {
@@ -104,14 +105,5 @@ mod tests {
         assert_eq!(resolve_in("nobody:staff", PASSWD, GROUP).unwrap().gid, 50);
         assert!(resolve_in("ghost", PASSWD, GROUP).is_err());
         assert!(resolve_in("nobody:ghosts", PASSWD, GROUP).is_err());
-    }
-
-    #[test]
-    fn an_explicit_home_wins() {
-        let u = resolve_in("nobody", PASSWD, GROUP).unwrap();
-        let env = env_with_home(&["A=1".into()], Some(&u));
-        assert_eq!(env, ["A=1", "HOME=/home"]);
-        let env = env_with_home(&["HOME=/mine".into()], Some(&u));
-        assert_eq!(env, ["HOME=/mine"]);
     }
 }

@@ -322,7 +322,7 @@ impl Cgroups {
             killed = true;
             // Held before the kill, to wait for each to end without polling the cgroup.
             let ends: Vec<std::os::fd::OwnedFd> =
-                pids.iter().filter_map(|p| crate::runtime::process::pidfd(*p)).collect();
+                pids.iter().filter_map(|p| crate::runtime::host_process::pidfd(*p)).collect();
             match &killer {
                 Some(kill) => match fs::write(kill, "1") {
                     Ok(()) => {}
@@ -332,9 +332,13 @@ impl Cgroups {
                 },
                 None => {
                     for pid in pids {
-                        if let Ok(start) = crate::runtime::process::start_time(pid) {
-                            let _ =
-                                crate::runtime::process::signal_in_cgroup(pid, start, name, libc::SIGKILL);
+                        if let Ok(start) = crate::runtime::host_process::start_time(pid) {
+                            let _ = crate::runtime::host_process::signal_in_cgroup(
+                                pid,
+                                start,
+                                name,
+                                libc::SIGKILL,
+                            );
                         }
                     }
                 }
@@ -346,7 +350,7 @@ impl Cgroups {
                 )));
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            crate::runtime::process::wait_all_ended(&ends, left);
+            crate::runtime::host_process::wait_all_ended(&ends, left);
         }
     }
 

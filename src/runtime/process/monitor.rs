@@ -1,0 +1,221 @@
+//! The monitor of a detached Docker-style container: a process in its own
+//! session that is the init's parent, writes its output to the log (from a
+//! pipe, so it can rotate it), waits for it and records its exit in the state
+//! store. It re-execs (the tiny `mydocker-monitor`, or this binary's
+//! `__monitor`) right after cloning the init, so it keeps none of the CLI's
+//! memory. The OCI CLI has none: its callers (conmon, containerd's shim) are
+//! the monitors.
+
+use super::ChildSetup;
+use super::clone::clone_child;
+use super::message::{self, Msg};
+use crate::runtime::error::{Context, Error, Result};
+use crate::runtime::state::Store;
+use nix::sys::wait::waitpid;
+use serde::Deserialize;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MonitorSpec {
+    pub state_root: PathBuf,
+    pub data_root: PathBuf,
+    pub name: String,
+    /// `--rm`: when the container ends, the monitor runs `mydocker rm -f NAME`.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Rotate the log (`Proc::log`) before it passes this many bytes (none: no cap).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// How many log files rotation keeps, the current one included (default 1).
+    #[serde(default)]
+    pub log_max_file: Option<u64>,
+}
+
+/// The monitor: double-fork so it belongs to no CLI, clone the init, report its
+/// pid, then become `mydocker __monitor` and wait.
+pub(super) fn spawn(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -> Result<i32> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe")?;
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork monitor")? {
+        nix::unistd::ForkResult::Parent { child: mid } => {
+            drop(wr);
+            let _ = waitpid(mid, None);
+            let mut buf = [0u8; 16];
+            let n = nix::unistd::read(&rd, &mut buf).unwrap_or(0);
+            let pid = std::str::from_utf8(&buf[..n]).ok().and_then(|s| s.parse::<i32>().ok());
+            pid.ok_or_else(|| Error::os("could not start the container's monitor"))
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let code = match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Parent { child }) => {
+                    let _ = nix::unistd::write(&wr, child.as_raw().to_string().as_bytes());
+                    0
+                }
+                Ok(nix::unistd::ForkResult::Child) => {
+                    drop(wr);
+                    monitor_main(child, mon, flags)
+                }
+                Err(_) => 1,
+            };
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -> ! {
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            libc::close(null);
+        }
+    }
+    // The container writes into a pipe and we write its log, so the log can be
+    // capped and rotated (without a pipe, it writes the file itself, uncapped).
+    let mut relay: Option<(RawFd, RawFd)> = None;
+    if let Some(file) = child.log {
+        let mut fds = [0; 2];
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+            child.log = Some(fds[1]);
+            relay = Some((fds[0], file));
+        }
+    }
+    let pid = match clone_child(child, flags) {
+        Ok(pid) => pid,
+        Err(e) => {
+            message::send(child.sock, &Msg::Failed(e));
+            unsafe { libc::_exit(1) }
+        }
+    };
+    message::send(child.sock, &Msg::Pid(pid));
+    unsafe {
+        libc::close(child.sock);
+        libc::close(child.parent_sock);
+        if let Some(fd) = child.log {
+            libc::close(fd);
+        }
+        if let Some((rd, file)) = relay {
+            libc::fcntl(rd, libc::F_SETFD, 0);
+            libc::fcntl(file, libc::F_SETFD, 0);
+        }
+    }
+    // Re-exec so the monitor keeps none of the CLI's memory; the init stays our
+    // child. The tiny static `mydocker-monitor` beside us is preferred; this
+    // binary's own `__monitor` mode is the fallback.
+    let dash = || "-".to_string();
+    let mut tail = match (relay, &child.launch.log) {
+        (Some((rd, file)), Some(path)) => vec![
+            rd.to_string(),
+            file.to_string(),
+            mon.log_max_size.unwrap_or(u64::MAX).to_string(),
+            mon.log_max_file.unwrap_or(1).max(1).to_string(),
+            path.display().to_string(),
+        ],
+        _ => vec![dash(), dash(), dash(), dash(), dash()],
+    };
+    tail.extend([
+        mon.state_root.display().to_string(),
+        mon.data_root.display().to_string(),
+        mon.name.clone(),
+    ]);
+    if mon.auto_remove {
+        tail.push("--rm".into());
+    }
+    let to_c =
+        |v: &[String]| v.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>();
+    if let Ok(exe) = fs::read_link("/proc/self/exe") {
+        let tiny = exe.with_file_name("mydocker-monitor");
+        let mut argv = vec![tiny.display().to_string(), exe.display().to_string(), pid.to_string()];
+        argv.extend(tail.iter().cloned());
+        if let (Ok(path), Ok(cargs)) = (CString::new(tiny.display().to_string()), to_c(&argv)) {
+            let _ = nix::unistd::execv(&path, &cargs);
+        }
+    }
+    let mut argv = vec!["mydocker".to_string(), "__monitor".into(), pid.to_string()];
+    argv.extend(tail);
+    if let Ok(cargs) = to_c(&argv) {
+        let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
+    }
+    // exec failed: do the monitor's job from here.
+    let log = relay.zip(child.launch.log.as_ref()).map(|((rd, file), path)| MonitorLog {
+        pipe: rd,
+        file,
+        path: path.clone(),
+        max_size: mon.log_max_size.unwrap_or(u64::MAX),
+        max_file: mon.log_max_file.unwrap_or(1).max(1),
+    });
+    let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove, log);
+    unsafe { libc::_exit(code) }
+}
+
+/// The log a monitor relays: the pipe the container writes, the open log file.
+pub struct MonitorLog {
+    pub pipe: RawFd,
+    pub file: RawFd,
+    pub path: PathBuf,
+    pub max_size: u64,
+    pub max_file: u64,
+}
+
+/// The monitor's job: relay the log, reap the init, then record its exit (see `record_exit`).
+pub fn run_monitor(
+    state_root: &std::path::Path,
+    data_root: &std::path::Path,
+    name: &str,
+    pid: i32,
+    auto_remove: bool,
+    log: Option<MonitorLog>,
+) -> i32 {
+    if let Some(l) = log {
+        // Safety: the caller hands these fds over to us.
+        let (pipe, file) = unsafe { (fs::File::from_raw_fd(l.pipe), fs::File::from_raw_fd(l.file)) };
+        let mut out = crate::runtime::log_relay::LogFile::new(file, &l.path, l.max_size, l.max_file);
+        crate::runtime::log_relay::relay(pipe, &mut out);
+    }
+    let code = crate::runtime::host_process::reap(pid);
+    record_exit(state_root, data_root, name, code, auto_remove)
+}
+
+/// After the init ended with `code`: record it, and with `--rm` become
+/// `mydocker rm -f NAME`.
+pub fn record_exit(
+    state_root: &std::path::Path,
+    data_root: &std::path::Path,
+    name: &str,
+    code: i32,
+    auto_remove: bool,
+) -> i32 {
+    let store = Store::new(state_root);
+    let id = match store.record_exit(name, code) {
+        Ok(rec) => rec.get("id").and_then(|v| v.as_str()).map(str::to_string),
+        Err(e) => {
+            log::warn!("monitor: recording the exit of {name}: {e}");
+            None
+        }
+    };
+    // An ended container holds no mount (as with Docker): its files stay in the
+    // layer and `start`/`restart` mount it again; `rm` need not pay the
+    // unmount's sync of the host filesystem. A --rm container goes entirely.
+    if !auto_remove
+        && let Some(id) = id
+        && let Err(e) = crate::runtime::overlay::unmount_layer(data_root, &id)
+    {
+        log::warn!("monitor: unmounting the root of {name}: {e}");
+    }
+    if auto_remove {
+        let root = state_root.display().to_string();
+        let data = data_root.display().to_string();
+        let args = ["mydocker", "--root", &root, "--data-root", &data, "rm", "-f", name];
+        if let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<std::result::Result<Vec<_>, _>>() {
+            let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
+        }
+        return 1;
+    }
+    0
+}
