@@ -235,7 +235,7 @@ pub enum ImageCmd {
     },
 }
 
-fn init_logging(level: &str) -> Result<(), String> {
+pub fn init_logging(level: &str) -> Result<(), String> {
     use simplelog::{ConfigBuilder, LevelFilter, WriteLogger};
     let filter = match level.to_ascii_lowercase().as_str() {
         "off" => LevelFilter::Off,
@@ -280,9 +280,11 @@ fn script_file(path: PathBuf) -> Result<Script, String> {
 
 /// The script for command `name`: a user's `NAME.rhai` on the script path first, then the bundled one.
 pub fn find_command(name: &str) -> Option<Script> {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
+    // `oci/create` is overridden by a user's `oci-create.rhai`.
+    let file = name.replace('/', "-");
+    if !file.is_empty() && file.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
         for dir in script_path() {
-            let p = dir.join(format!("{name}.rhai"));
+            let p = dir.join(format!("{file}.rhai"));
             if p.is_file() {
                 return script_file(p).ok();
             }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod engine;
+mod oci_cli;
 mod repl;
 mod runtime;
 
@@ -34,6 +35,17 @@ fn main() {
         Some("__monitor") => std::process::exit(monitor(&argv[2..])),
         Some("__monitor-exit") => std::process::exit(monitor_exit(&argv[2..])),
         _ => {}
+    }
+    // The OCI face: `mydocker-runc VERB` (by argv[0], as Podman and
+    // containerd call a runtime) or `mydocker oci VERB`.
+    let base = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("");
+    if base.ends_with("-runc") {
+        std::process::exit(oci_cli::main(argv));
+    }
+    if argv.get(1).map(String::as_str) == Some("oci") {
+        let mut oci = vec!["mydocker-runc".to_string()];
+        oci.extend(argv[2..].iter().cloned());
+        std::process::exit(oci_cli::main(oci));
     }
     std::process::exit(cli::main(argv));
 }

@@ -115,6 +115,19 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("kill", include_str!("../../scripts/kill.rhai")),
     ("images", include_str!("../../scripts/images.rhai")),
     ("image", include_str!("../../scripts/image.rhai")),
+    ("oci/create", include_str!("../../scripts/oci/create.rhai")),
+    ("oci/start", include_str!("../../scripts/oci/start.rhai")),
+    ("oci/state", include_str!("../../scripts/oci/state.rhai")),
+    ("oci/kill", include_str!("../../scripts/oci/kill.rhai")),
+    ("oci/delete", include_str!("../../scripts/oci/delete.rhai")),
+    ("oci/exec", include_str!("../../scripts/oci/exec.rhai")),
+    ("oci/ps", include_str!("../../scripts/oci/ps.rhai")),
+    ("oci/pause", include_str!("../../scripts/oci/pause.rhai")),
+    ("oci/resume", include_str!("../../scripts/oci/resume.rhai")),
+    ("oci/update", include_str!("../../scripts/oci/update.rhai")),
+    ("oci/features", include_str!("../../scripts/oci/features.rhai")),
+    ("oci/spec", include_str!("../../scripts/oci/spec.rhai")),
+    ("oci/list", include_str!("../../scripts/oci/list.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.
@@ -129,6 +142,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("security", include_str!("../../stdlib/security.rhai")),
     ("etc_files", include_str!("../../stdlib/etc_files.rhai")),
     ("spec", include_str!("../../stdlib/spec.rhai")),
+    ("oci", include_str!("../../stdlib/oci.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

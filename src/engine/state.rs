@@ -130,6 +130,18 @@ mod api {
     pub fn record_exit(ctx: NativeCallContext, name: &str, code: i64) -> RhaiResult<Dynamic> {
         at(&ctx, || rt(store().record_exit(name, code as i32)).map(record_to_dyn))
     }
+
+    /// Make a FIFO `file` (0600) in container `name`'s state directory; its path.
+    #[rhai_fn(return_raw)]
+    pub fn make_fifo(ctx: NativeCallContext, name: &str, file: &str) -> RhaiResult<String> {
+        at(&ctx, || {
+            let path = store().dir(name).join(file);
+            rt(nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+                crate::runtime::error::Error::os(format!("mkfifo {}: {}", path.display(), e.desc()))
+            }))?;
+            Ok(path.display().to_string())
+        })
+    }
 }
 
 pub fn module() -> Module {

@@ -163,6 +163,36 @@ mod api {
         })
     }
 
+    /// Write `text` to the host file `path` whole: a temp file beside it,
+    /// renamed over it, so a reader (conmon, containerd's shim reading a pid
+    /// file) never sees half of it.
+    #[rhai_fn(return_raw)]
+    pub fn write_file(ctx: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(sys::write_whole(std::path::Path::new(path), text.as_bytes())))
+    }
+
+    /// Append `text` to the host file `path` (made 0600 if missing).
+    #[rhai_fn(return_raw)]
+    pub fn append_file(ctx: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(sys::append(std::path::Path::new(path), text.as_bytes())))
+    }
+
+    /// All of stdin, as text.
+    #[rhai_fn(return_raw)]
+    pub fn read_stdin(ctx: NativeCallContext) -> RhaiResult<String> {
+        at(&ctx, || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("read stdin: {e}"))?;
+            Ok(text)
+        })
+    }
+
+    /// `path` made absolute against the current directory (not resolving links).
+    pub fn absolute(path: &str) -> String {
+        std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string())
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()

@@ -73,22 +73,23 @@ pub fn pivot(root: &Path) -> Result<()> {
     chdir("/").ctx(|| "chdir /")
 }
 
-/// After pivot_root: a read-only root, the masked and read-only paths, sysctls.
+/// After pivot_root: a read-only root, sysctls, the masked and read-only paths.
 pub fn finish(spec: &Spec) -> Result<()> {
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, "/", None::<&str>, ro, None::<&str>).ctx(|| "remount / read-only")?;
     }
     let Some(l) = &spec.linux else { return Ok(()) };
+    // Before /proc/sys becomes read-only.
+    for (key, value) in &l.sysctl {
+        let file = format!("/proc/sys/{}", key.replace('.', "/"));
+        fs::write(&file, value).ctx(|| format!("sysctl {key}={value}"))?;
+    }
     for path in &l.masked_paths {
         mask(path)?;
     }
     for path in &l.readonly_paths {
         make_readonly(path)?;
-    }
-    for (key, value) in &l.sysctl {
-        let file = format!("/proc/sys/{}", key.replace('.', "/"));
-        fs::write(&file, value).ctx(|| format!("sysctl {key}={value}"))?;
     }
     Ok(())
 }

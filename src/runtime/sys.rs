@@ -122,6 +122,31 @@ pub fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Write `bytes` to `path` whole (temp file beside it, then rename).
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> super::error::Result<()> {
+    use super::error::Context;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).ctx(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("rename to {}", path.display())).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Append `bytes` to `path`, made 0600 when missing.
+pub fn append(path: &std::path::Path, bytes: &[u8]) -> super::error::Result<()> {
+    use super::error::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .ctx(|| format!("open {}", path.display()))?;
+    f.write_all(bytes).ctx(|| format!("write {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
