@@ -5,12 +5,16 @@
 #   benches/compare.sh --quick      # smoke test: N=3, 3 containers (~15 s after the build)
 #   benches/compare.sh --write-doc  # also regenerate the results in docs/performance.md
 #   benches/compare.sh --ops lifecycle,exec --peers crun -n 50
+#   benches/compare.sh --ops oci,podman-oci  # the OCI face: mydocker-runc vs crun, runc
 #
 # Options are passed to benches/compare.py (see --help). This wrapper builds
 # the release binary, installs the peers if they are missing (apt-get; an
 # `apt-get update` only if the first install attempt fails) and says what it
 # skipped and why. Set BENCH_NO_INSTALL=1 to never install, MYDOCKER_BIN to
-# use another binary (no build then).
+# use another binary (no build then), MYDOCKER_RUNC to measure another OCI
+# face (default: the mydocker binary through a symlink named mydocker-runc,
+# made in the bench's temp dir). The OCI rows are skipped, with the reason,
+# while mydocker-runc fails its smoke test.
 #
 # Exit status: 0 when mydocker ran every operation (peers missing or failing
 # are reported, not fatal; slowness never fails); 1 if mydocker failed;
