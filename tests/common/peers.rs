@@ -205,11 +205,16 @@ impl Podman {
         let runtime = link_runtime(dir.path());
         // runtime_supports_json: Podman passes `--log-format=json --log FILE` only
         // to runtimes named there; the README tells users to add mydocker-runc.
-        std::fs::write(
-            dir.path().join("containers.conf"),
-            "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"mydocker-runc\"]\n",
-        )
-        .expect("containers.conf");
+        // TMPDIR for conmon: its console sockets (conmon-term.*) stay behind
+        // when a runtime never connects; keep them in our dir.
+        let conmon_tmp = dir.path().join("conmon-tmp");
+        std::fs::create_dir_all(&conmon_tmp).expect("conmon tmp dir");
+        let conf = format!(
+            "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"mydocker-runc\"]\n\
+             conmon_env_vars = [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\", \"TMPDIR={}\"]\n",
+            conmon_tmp.display()
+        );
+        std::fs::write(dir.path().join("containers.conf"), conf).expect("containers.conf");
         let p = Podman { dir, runtime, cgroup_parent: format!("/{}", unique("mdtp")), done: false };
         let rootfs = p.dir.path().join("rootfs");
         busybox_rootfs(&rootfs);
