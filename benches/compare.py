@@ -582,6 +582,8 @@ class Podman(DockerLike):
             "--root", os.path.join(self.base, "root"),
             "--runroot", os.path.join(self.base, "run"),
             "--tmpdir", os.path.join(self.base, "tmp"),
+            # Else netavark's config dir is /etc/containers/networks, whatever --root says.
+            "--network-config-dir", os.path.join(self.base, "net"),
             "--cgroup-manager=cgroupfs",
             "--events-backend=file",
             "--runtime", "runc",

@@ -4,12 +4,11 @@
 //! /usr/bin/runc, which checks the harness itself). Each `Podman` and
 //! `Containerd` is a private installation in a temp dir; `finish` removes what
 //! it made and asserts nothing is left: no container known to the runtime, no
-//! mount, no process, no cgroup. docs: /work/wt/peers-notes.md has how the
-//! peers call the runtime.
+//! mount, no process, no cgroup.
 #![allow(dead_code)]
 
 use crate::common::{Out, alive, eventually, tar_dir, wait_dead};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,9 +27,7 @@ pub fn have(cmd: &str) -> bool {
     let Some(path) = std::env::var_os("PATH") else { return false };
     std::env::split_paths(&path).any(|d| {
         let p = d.join(cmd);
-        std::fs::metadata(&p).is_ok_and(|m| {
-            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-        })
+        std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
 }
 
@@ -208,11 +205,16 @@ impl Podman {
         let runtime = link_runtime(dir.path());
         // runtime_supports_json: Podman passes `--log-format=json --log FILE` only
         // to runtimes named there; the README tells users to add mydocker-runc.
-        std::fs::write(
-            dir.path().join("containers.conf"),
-            "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"mydocker-runc\"]\n",
-        )
-        .expect("containers.conf");
+        // TMPDIR for conmon: its console sockets (conmon-term.*) stay behind
+        // when a runtime never connects; keep them in our dir.
+        let conmon_tmp = dir.path().join("conmon-tmp");
+        std::fs::create_dir_all(&conmon_tmp).expect("conmon tmp dir");
+        let conf = format!(
+            "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"mydocker-runc\"]\n\
+             conmon_env_vars = [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\", \"TMPDIR={}\"]\n",
+            conmon_tmp.display()
+        );
+        std::fs::write(dir.path().join("containers.conf"), conf).expect("containers.conf");
         let p = Podman { dir, runtime, cgroup_parent: format!("/{}", unique("mdtp")), done: false };
         let rootfs = p.dir.path().join("rootfs");
         busybox_rootfs(&rootfs);
