@@ -1,15 +1,21 @@
 //! `cgroup::` — one cgroup per container, in every hierarchy of the host.
 
 use super::{RhaiResult, at, from_dyn, rt, to_dyn};
-use crate::runtime::cgroups::{Cgroups, Limits};
+use crate::runtime::cgroups::{self, Cgroups, Limits, LinuxResources};
 use rhai::Map;
 use rhai::plugin::*;
 fn with_host<T>(f: impl FnOnce(&Cgroups) -> RhaiResult<T>) -> RhaiResult<T> {
     f(rt(Cgroups::host())?)
 }
 
-fn limits(m: Map) -> RhaiResult<Limits> {
-    from_dyn("cgroup limits", Dynamic::from_map(m))
+/// The Docker-style limits map, as the OCI resources the cgroup code takes.
+fn limits(m: Map) -> RhaiResult<LinuxResources> {
+    let l: Limits = from_dyn("cgroup limits", Dynamic::from_map(m))?;
+    rt(l.to_resources())
+}
+
+fn resources(m: Map) -> RhaiResult<LinuxResources> {
+    from_dyn("linux.resources", Dynamic::from_map(m))
 }
 
 #[export_module]
@@ -29,22 +35,67 @@ mod api {
     }
 
     /// Create cgroup `name` (e.g. "mydocker/ID") in every hierarchy and apply
-    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids}`.
+    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids,
+    /// devices: ["c 1:3 rwm"]}` (devices: everything else denied).
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let l = super::limits(limits)?;
-            with_host(|cg| rt(cg.create(name, &l)))
+            let r = super::limits(limits)?;
+            with_host(|cg| rt(cg.create(name, &r)))
         })
     }
 
-    /// Change the limits of an existing cgroup.
+    /// Change the Docker-style limits (as `create` takes them) of an existing cgroup.
     #[rhai_fn(return_raw)]
     pub fn apply(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let l = super::limits(limits)?;
-            with_host(|cg| rt(cg.apply(name, &l)))
+            let r = super::limits(limits)?;
+            with_host(|cg| rt(cg.update(name, &r)))
         })
+    }
+
+    /// Apply an OCI `linux.resources` map (`#{memory: #{limit}, cpu: #{shares,
+    /// quota, period, cpus, mems}, pids: #{limit}, devices: [...], unified, ...}`)
+    /// to the existing cgroup `name`, as `runc update` does: what it sets changes.
+    #[rhai_fn(return_raw)]
+    pub fn update(ctx: NativeCallContext, name: &str, resources: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let r = super::resources(resources)?;
+            with_host(|cg| rt(cg.update(name, &r)))
+        })
+    }
+
+    /// The cgroup name for an OCI spec's `cgroupsPath` (`()` or "" for none)
+    /// and container `id`; `systemd`: the path is "slice:prefix:name".
+    #[rhai_fn(return_raw)]
+    pub fn name_for(
+        ctx: NativeCallContext,
+        cgroups_path: Dynamic,
+        id: &str,
+        systemd: bool,
+    ) -> RhaiResult<String> {
+        at(&ctx, || {
+            let path = if cgroups_path.is_unit() { None } else { Some(cgroups_path.to_string()) };
+            rt(cgroups::cgroup_name(path.as_deref(), id, systemd))
+        })
+    }
+
+    /// Freeze every process of cgroup `name`; returns once they all are.
+    #[rhai_fn(return_raw)]
+    pub fn freeze(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.freeze(name))))
+    }
+
+    /// Let the processes of cgroup `name` run again.
+    #[rhai_fn(return_raw)]
+    pub fn thaw(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.thaw(name))))
+    }
+
+    /// "running", "paused", or "pausing" (asked, not done yet).
+    #[rhai_fn(return_raw)]
+    pub fn freezer_state(ctx: NativeCallContext, name: &str) -> RhaiResult<String> {
+        at(&ctx, || with_host(|cg| rt(cg.freezer_state(name)).map(String::from)))
     }
 
     /// Move process `pid` into cgroup `name` in every hierarchy.
