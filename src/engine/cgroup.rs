@@ -140,3 +140,28 @@ mod api {
 pub fn module() -> Module {
     exported_module!(api)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resources_map_keeps_what_it_does_not_know() {
+        let mut mem = Map::new();
+        mem.insert("limit".into(), Dynamic::from(4096_i64));
+        mem.insert("future".into(), Dynamic::from(true));
+        let mut m = Map::new();
+        m.insert("memory".into(), Dynamic::from_map(mem));
+        m.insert(
+            "pids".into(),
+            Dynamic::from_map([("limit".into(), Dynamic::from(-1_i64))].into_iter().collect()),
+        );
+        let r = resources(m).unwrap();
+        assert_eq!(r.memory.as_ref().and_then(|m| m.limit), Some(4096));
+        assert_eq!(r.memory.as_ref().map(|m| m.extra["future"].clone()), Some(serde_json::json!(true)));
+        assert_eq!(r.pids.map(|p| p.limit), Some(-1));
+        let mut bad = Map::new();
+        bad.insert("memory".into(), Dynamic::from(5_i64));
+        assert!(resources(bad).is_err(), "a number where a map goes");
+    }
+}
