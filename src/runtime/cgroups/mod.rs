@@ -13,6 +13,8 @@ pub mod resources;
 mod v1;
 mod v2;
 
+// The spec's types, for the lead's spec.rs (issue 11).
+#[allow(unused_imports)]
 pub use resources::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxInterfacePriority, LinuxMemory,
     LinuxNetwork, LinuxPids, LinuxRdma, LinuxResources, LinuxThrottleDevice, LinuxWeightDevice,
