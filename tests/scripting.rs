@@ -152,7 +152,7 @@ fn reference_doc_is_current() {
 /// `#[export_module]` module, renamed by `#[rhai_fn(name = ..)]` or `get = ..`.
 fn exported_functions() -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
-    for file in ["container", "cgroup", "rootfs", "state", "image", "sys"] {
+    for file in ["container", "cgroup", "rootfs", "state", "image", "seccomp", "sys"] {
         let path = format!("{}/src/engine/{file}.rs", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let (mut module, mut exported, mut rename, mut getter) = (file.to_string(), false, None, false);

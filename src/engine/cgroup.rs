@@ -1,15 +1,21 @@
 //! `cgroup::` — one cgroup per container, in every hierarchy of the host.
 
 use super::{RhaiResult, at, from_dyn, rt, to_dyn};
-use crate::runtime::cgroups::{Cgroups, Limits};
+use crate::runtime::cgroups::{self, Cgroups, Limits, LinuxResources};
 use rhai::Map;
 use rhai::plugin::*;
 fn with_host<T>(f: impl FnOnce(&Cgroups) -> RhaiResult<T>) -> RhaiResult<T> {
     f(rt(Cgroups::host())?)
 }
 
-fn limits(m: Map) -> RhaiResult<Limits> {
-    from_dyn("cgroup limits", Dynamic::from_map(m))
+/// The Docker-style limits map, as the OCI resources the cgroup code takes.
+fn limits(m: Map) -> RhaiResult<LinuxResources> {
+    let l: Limits = from_dyn("cgroup limits", Dynamic::from_map(m))?;
+    rt(l.to_resources())
+}
+
+fn resources(m: Map) -> RhaiResult<LinuxResources> {
+    from_dyn("linux.resources", Dynamic::from_map(m))
 }
 
 #[export_module]
@@ -29,22 +35,67 @@ mod api {
     }
 
     /// Create cgroup `name` (e.g. "mydocker/ID") in every hierarchy and apply
-    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids}`.
+    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids,
+    /// devices: ["c 1:3 rwm"]}` (devices: everything else denied).
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let l = super::limits(limits)?;
-            with_host(|cg| rt(cg.create(name, &l)))
+            let r = super::limits(limits)?;
+            with_host(|cg| rt(cg.create(name, &r)))
         })
     }
 
-    /// Change the limits of an existing cgroup.
+    /// Change the Docker-style limits (as `create` takes them) of an existing cgroup.
     #[rhai_fn(return_raw)]
     pub fn apply(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let l = super::limits(limits)?;
-            with_host(|cg| rt(cg.apply(name, &l)))
+            let r = super::limits(limits)?;
+            with_host(|cg| rt(cg.update(name, &r)))
         })
+    }
+
+    /// Apply an OCI `linux.resources` map (`#{memory: #{limit}, cpu: #{shares,
+    /// quota, period, cpus, mems}, pids: #{limit}, devices: [...], unified, ...}`)
+    /// to the existing cgroup `name`, as `runc update` does: what it sets changes.
+    #[rhai_fn(return_raw)]
+    pub fn update(ctx: NativeCallContext, name: &str, resources: Map) -> RhaiResult<()> {
+        at(&ctx, || {
+            let r = super::resources(resources)?;
+            with_host(|cg| rt(cg.update(name, &r)))
+        })
+    }
+
+    /// The cgroup name for an OCI spec's `cgroupsPath` (`()` or "" for none)
+    /// and container `id`; `systemd`: the path is "slice:prefix:name".
+    #[rhai_fn(return_raw)]
+    pub fn name_for(
+        ctx: NativeCallContext,
+        cgroups_path: Dynamic,
+        id: &str,
+        systemd: bool,
+    ) -> RhaiResult<String> {
+        at(&ctx, || {
+            let path = if cgroups_path.is_unit() { None } else { Some(cgroups_path.to_string()) };
+            rt(cgroups::cgroup_name(path.as_deref(), id, systemd))
+        })
+    }
+
+    /// Freeze every process of cgroup `name`; returns once they all are.
+    #[rhai_fn(return_raw)]
+    pub fn freeze(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.freeze(name))))
+    }
+
+    /// Let the processes of cgroup `name` run again.
+    #[rhai_fn(return_raw)]
+    pub fn thaw(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.thaw(name))))
+    }
+
+    /// "running", "paused", or "pausing" (asked, not done yet).
+    #[rhai_fn(return_raw)]
+    pub fn freezer_state(ctx: NativeCallContext, name: &str) -> RhaiResult<String> {
+        at(&ctx, || with_host(|cg| rt(cg.freezer_state(name)).map(String::from)))
     }
 
     /// Move process `pid` into cgroup `name` in every hierarchy.
@@ -88,4 +139,29 @@ mod api {
 
 pub fn module() -> Module {
     exported_module!(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resources_map_keeps_what_it_does_not_know() {
+        let mut mem = Map::new();
+        mem.insert("limit".into(), Dynamic::from(4096_i64));
+        mem.insert("future".into(), Dynamic::from(true));
+        let mut m = Map::new();
+        m.insert("memory".into(), Dynamic::from_map(mem));
+        m.insert(
+            "pids".into(),
+            Dynamic::from_map([("limit".into(), Dynamic::from(-1_i64))].into_iter().collect()),
+        );
+        let r = resources(m).unwrap();
+        assert_eq!(r.memory.as_ref().and_then(|m| m.limit), Some(4096));
+        assert_eq!(r.memory.as_ref().map(|m| m.extra["future"].clone()), Some(serde_json::json!(true)));
+        assert_eq!(r.pids.map(|p| p.limit), Some(-1));
+        let mut bad = Map::new();
+        bad.insert("memory".into(), Dynamic::from(5_i64));
+        assert!(resources(bad).is_err(), "a number where a map goes");
+    }
 }

@@ -1,5 +1,5 @@
 //! The Rhai engine: runtime primitives as namespaced modules (`container::`,
-//! `cgroup::`, `rootfs::`, `state::`, `image::`, `sys::`, `log::`), the bundled
+//! `cgroup::`, `rootfs::`, `state::`, `image::`, `seccomp::`, `sys::`, `log::`), the bundled
 //! stdlib as importable modules, and script running with readable errors.
 //!
 //! The bindings are thin: they convert types and errors and decide nothing.
@@ -9,6 +9,7 @@ mod cgroup;
 mod container;
 mod image;
 mod rootfs;
+mod seccomp;
 mod state;
 mod sys;
 
@@ -199,6 +200,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("rootfs", rootfs::module().into());
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("image", image::module().into());
+    engine.register_static_module("seccomp", seccomp::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

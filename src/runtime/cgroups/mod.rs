@@ -7,9 +7,18 @@
 //! owns its controller, in that version's file format (`v1.rs`, `v2.rs`).
 
 mod devices_bpf;
+mod freezer;
 pub mod in_container;
+pub mod resources;
 mod v1;
 mod v2;
+
+// The spec's types, for the lead's spec.rs (issue 11).
+#[allow(unused_imports)]
+pub use resources::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxInterfacePriority, LinuxMemory,
+    LinuxNetwork, LinuxPids, LinuxRdma, LinuxResources, LinuxThrottleDevice, LinuxWeightDevice,
+};
 
 use super::error::{Context, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -26,7 +35,8 @@ pub struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
-/// The resource limits a container may have; each is optional.
+/// The Docker-style limits the `run` script passes; each is optional.
+/// `to_resources` turns them into the OCI form the cgroup code takes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Limits {
     /// Bytes.
@@ -48,16 +58,6 @@ pub struct Limits {
     /// by the v1 devices controller and, on cgroup v2, a BPF device filter.
     #[serde(default)]
     pub devices: Option<Vec<String>>,
-}
-
-/// Which controller a limit needs.
-fn controller_of(limit: &str) -> &'static str {
-    match limit {
-        "memory" => "memory",
-        "cpus" | "cpu_shares" => "cpu",
-        "cpuset_cpus" => "cpuset",
-        _ => "pids",
-    }
 }
 
 /// See `Cgroups::join_plan`.
@@ -162,15 +162,19 @@ impl Cgroups {
         }
     }
 
-    /// The hierarchy that will enforce `controller`: the v1 one bound to it, else
-    /// a v2 one that offers it.
-    fn owner(&self, controller: &str) -> Option<&Hierarchy> {
-        let has = |h: &&Hierarchy| h.controllers.iter().any(|c| c == controller);
-        self.hierarchies
-            .iter()
-            .filter(|h| h.version == 1)
-            .find(has)
-            .or_else(|| self.hierarchies.iter().filter(|h| h.version == 2).find(has))
+    /// The hierarchy that will enforce controller `c`: the v1 one bound to it,
+    /// else a v2 one that offers it.
+    fn owner_of(&self, c: resources::Controller) -> Option<&Hierarchy> {
+        let has = |h: &Hierarchy, name: &str| h.controllers.iter().any(|x| x == name);
+        self.hierarchies.iter().find(|h| h.version == 1 && has(h, c.v1)).or_else(|| {
+            let v2 = c.v2?;
+            self.hierarchies.iter().find(|h| h.version == 2 && has(h, v2))
+        })
+    }
+
+    /// The v2 hierarchy `unified` keys are written to.
+    fn unified_hierarchy(&self) -> Option<&Hierarchy> {
+        self.hierarchies.iter().find(|h| h.version == 2)
     }
 
     /// The container's cgroup directory in every hierarchy.
@@ -179,45 +183,65 @@ impl Cgroups {
         Ok(self.hierarchies.iter().map(|h| h.mount.join(name)).collect())
     }
 
-    /// Create cgroup `name` (e.g. `mydocker/<id>`) everywhere and apply `limits`.
-    pub fn create(&self, name: &str, limits: &Limits) -> Result<()> {
-        check_name(name)?;
-        // Check every limit can be enforced before creating anything.
-        let wanted: Vec<&str> = [
-            ("memory", limits.memory.is_some()),
-            ("cpus", limits.cpus.is_some()),
-            ("cpu_shares", limits.cpu_shares.is_some()),
-            ("cpuset_cpus", limits.cpuset_cpus.is_some()),
-            ("pids", limits.pids.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(l, set)| set.then_some(l))
-        .collect();
-        for limit in &wanted {
-            let ctrl = controller_of(limit);
-            if self.owner(ctrl).is_none() {
+    /// Check that every resource `r` sets can be enforced here, and its
+    /// values, before anything is created or written.
+    fn check(&self, r: &LinuxResources) -> Result<()> {
+        for (c, what) in r.wanted() {
+            if self.owner_of(c).is_none() {
                 return Err(Error::invalid(format!(
-                    "cannot apply the {limit} limit: this host has no {ctrl} cgroup controller"
+                    "cannot apply the {what} limit: this host has no {} cgroup controller",
+                    c.v1
                 )));
             }
         }
+        if r.unified.as_ref().is_some_and(|u| !u.is_empty()) {
+            if self.unified_hierarchy().is_none() {
+                return Err(Error::invalid(
+                    "cannot apply unified resources: this host has no cgroup v2 mount",
+                ));
+            }
+            for key in r.unified.iter().flat_map(|u| u.keys()) {
+                resources::unified_file(key)?;
+            }
+        }
+        for h in &r.hugepage_limits {
+            resources::page_size(&h.page_size)?;
+        }
+        resources::device_access(&r.devices)?;
+        Ok(())
+    }
+
+    /// The controllers to enable for `r` in the v2 hierarchy `h` (v2 names).
+    fn v2_controllers<'a>(&self, h: &Hierarchy, r: &'a LinuxResources) -> Vec<&'a str> {
+        let mut out: Vec<&str> = r
+            .wanted()
+            .into_iter()
+            .filter(|(c, _)| self.owner_of(*c).is_some_and(|o| o.mount == h.mount))
+            .filter_map(|(c, _)| c.v2)
+            .collect();
+        if self.unified_hierarchy().is_some_and(|u| u.mount == h.mount) {
+            out.extend(v2::unified_controllers(r, &h.controllers));
+        }
+        out.dedup();
+        out
+    }
+
+    /// Create cgroup `name` (e.g. `mydocker/<id>`) everywhere and apply `r`.
+    pub fn create(&self, name: &str, r: &LinuxResources) -> Result<()> {
+        check_name(name)?;
+        self.check(r)?;
         for h in &self.hierarchies {
-            let controllers: Vec<&str> = wanted
-                .iter()
-                .map(|l| controller_of(l))
-                .filter(|c| self.owner(c).map(|o| o.mount == h.mount).unwrap_or(false))
-                .collect();
             let result = if h.version == 1 {
                 v1::create(&h.mount, name, &h.controllers)
             } else {
-                v2::create(&h.mount, name, &controllers)
+                v2::create(&h.mount, name, &self.v2_controllers(h, r))
             };
             if let Err(e) = result {
                 let _ = self.remove(name);
                 return Err(e);
             }
         }
-        if let Err(e) = self.apply(name, limits).and_then(|_| self.restrict_devices(name, limits)) {
+        if let Err(e) = self.apply(name, r).and_then(|_| self.restrict_devices(name, r)) {
             let _ = self.remove(name);
             return Err(e);
         }
@@ -225,39 +249,113 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Write `limits` into an existing cgroup.
-    pub fn apply(&self, name: &str, limits: &Limits) -> Result<()> {
-        for (limit, ctrl) in [
-            ("memory", "memory"),
-            ("cpus", "cpu"),
-            ("cpu_shares", "cpu"),
-            ("cpuset_cpus", "cpuset"),
-            ("pids", "pids"),
-        ] {
-            let Some(h) = self.owner(ctrl) else { continue };
+    /// Apply `r` to the existing cgroup `name` (`runc update`): what it sets
+    /// changes, the rest stays. With `memory.checkBeforeUpdate`, a memory
+    /// limit below the current usage is refused.
+    pub fn update(&self, name: &str, r: &LinuxResources) -> Result<()> {
+        check_name(name)?;
+        self.check(r)?;
+        for h in &self.hierarchies {
+            if !h.mount.join(name).is_dir() {
+                return Err(Error::not_found(format!("no cgroup {name} in {}", h.mount.display())));
+            }
+        }
+        if let Some(m) = &r.memory
+            && m.check_before_update == Some(true)
+            && let Some(limit) = m.limit.filter(|l| *l > 0)
+            && let Some(h) = self.owner_of(resources::MEMORY)
+        {
+            let file = if h.version == 1 { "memory.usage_in_bytes" } else { "memory.current" };
+            let usage: i64 = read_trimmed(&h.mount.join(name).join(file))?.parse().unwrap_or(0);
+            if limit < usage {
+                return Err(Error::invalid(format!(
+                    "memory limit {limit} is below the cgroup's current usage {usage}: refused (checkBeforeUpdate)"
+                )));
+            }
+        }
+        // Controllers this update needs and the cgroup was made without.
+        for h in self.hierarchies.iter().filter(|h| h.version == 2) {
+            v2::create(&h.mount, name, &self.v2_controllers(h, r))?;
+        }
+        self.apply(name, r)?;
+        self.restrict_devices(name, r)
+    }
+
+    /// Write `r` into the existing cgroup `name`, each controller's part to
+    /// the hierarchy that owns it, then the `unified` files.
+    fn apply(&self, name: &str, r: &LinuxResources) -> Result<()> {
+        for c in resources::ALL {
+            let Some(h) = self.owner_of(c) else { continue };
             let dir = h.mount.join(name);
-            if h.version == 1 {
-                v1::apply(&dir, limit, limits)?;
-            } else {
-                v2::apply(&dir, limit, limits)?;
+            match (h.version, c.v2) {
+                (1, _) => v1::apply(&dir, c.v1, r)?,
+                (_, Some(v2)) => v2::apply(&dir, v2, r)?,
+                _ => {}
+            }
+        }
+        if let Some(h) = self.unified_hierarchy() {
+            v2::apply_unified(&h.mount.join(name), r)?;
+        }
+        Ok(())
+    }
+
+    /// The device rules, where there are any: the v1 devices controller where
+    /// there is one, and a BPF device filter on every v2 hierarchy (v2 has no
+    /// devices controller; on a hybrid host both apply).
+    fn restrict_devices(&self, name: &str, r: &LinuxResources) -> Result<()> {
+        if r.devices.is_empty() {
+            return Ok(());
+        }
+        for h in &self.hierarchies {
+            if h.version == 2 {
+                devices_bpf::attach(&h.mount.join(name), &r.devices)?;
+            } else if h.controllers.iter().any(|c| c == "devices") {
+                v1::restrict_devices(&h.mount.join(name), &r.devices)?;
             }
         }
         Ok(())
     }
 
-    /// Deny every device but the allowed ones: the v1 devices controller where
-    /// there is one, and a BPF device filter on every v2 hierarchy (v2 has no
-    /// devices controller; on a hybrid host both apply).
-    fn restrict_devices(&self, name: &str, limits: &Limits) -> Result<()> {
-        let Some(rules) = &limits.devices else { return Ok(()) };
-        for h in &self.hierarchies {
-            if h.version == 2 {
-                devices_bpf::attach(&h.mount.join(name), rules)?;
-            } else if h.controllers.iter().any(|c| c == "devices") {
-                v1::restrict_devices(&h.mount.join(name), rules)?;
-            }
+    /// Where cgroup `name` is frozen: the v1 freezer hierarchy, else the v2 one.
+    fn freezer_dir(&self, name: &str) -> Result<(u8, PathBuf)> {
+        check_name(name)?;
+        let h = self
+            .hierarchies
+            .iter()
+            .find(|h| h.version == 1 && h.controllers.iter().any(|c| c == "freezer"))
+            .or_else(|| self.hierarchies.iter().find(|h| h.version == 2))
+            .ok_or_else(|| {
+                Error::invalid("this host has no freezer: no v1 freezer controller, no cgroup v2")
+            })?;
+        let dir = h.mount.join(name);
+        if !dir.is_dir() {
+            return Err(Error::not_found(format!("no cgroup {name} in {}", h.mount.display())));
         }
-        Ok(())
+        Ok((h.version, dir))
+    }
+
+    /// Stop every process of cgroup `name` (`pause`); returns once all are frozen.
+    pub fn freeze(&self, name: &str) -> Result<()> {
+        match self.freezer_dir(name)? {
+            (1, dir) => freezer::freeze_v1(&dir),
+            (_, dir) => freezer::freeze_v2(&dir),
+        }
+    }
+
+    /// Let the processes of cgroup `name` run again (`resume`).
+    pub fn thaw(&self, name: &str) -> Result<()> {
+        match self.freezer_dir(name)? {
+            (1, dir) => freezer::thaw_v1(&dir),
+            (_, dir) => freezer::thaw_v2(&dir),
+        }
+    }
+
+    /// "running", "paused", or "pausing" (asked, not yet done).
+    pub fn freezer_state(&self, name: &str) -> Result<&'static str> {
+        match self.freezer_dir(name)? {
+            (1, dir) => freezer::state_v1(&dir),
+            (_, dir) => freezer::state_v2(&dir),
+        }
     }
 
     /// How a new process joins cgroup `name` cheaply: the v1 `tasks` files it
@@ -443,6 +541,112 @@ fn write(path: &Path, value: &str) -> Result<()> {
     fs::write(path, value).ctx(|| format!("write {value:?} to {}", path.display()))
 }
 
+fn read_trimmed(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map(|s| s.trim().to_string()).ctx(|| format!("read {}", path.display()))
+}
+
+/// The name of the cgroup (as `Cgroups` takes it, relative to each
+/// hierarchy's root) for a spec's `cgroupsPath` and container `id`:
+///
+/// - without systemd, a path: "/a/b" and "a/b" are both "a/b" (runc makes a
+///   relative path relative to its own cgroup; a runtime in the root cgroup,
+///   as on a host without systemd, gets the same). A ':' is a character.
+/// - with systemd (`--systemd-cgroup`), "slice:prefix:name" as systemd would
+///   lay it out in cgroupfs: "machine.slice:libpod:ID" is
+///   "machine.slice/libpod-ID.scope", "a-b.slice:p:n" is
+///   "a.slice/a-b.slice/p-n.scope"; an empty slice is system.slice, a name
+///   ending in ".slice" is that slice itself.
+/// - none: "mydocker/<id>" (with systemd: "system.slice/mydocker-<id>.scope"),
+///   beside the Docker face's containers.
+///
+/// "..", "." and empty components are refused, as is the root itself.
+pub fn cgroup_name(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<String> {
+    let component = |c: &str, whole: &str| -> Result<()> {
+        if c.is_empty() || c == "." || c == ".." || c.contains('\0') {
+            return Err(Error::invalid(format!("invalid cgroupsPath {whole:?}: empty, . or .. component")));
+        }
+        Ok(())
+    };
+    component(id, id).map_err(|_| Error::invalid(format!("invalid container id {id:?} for a cgroup")))?;
+    if id.contains('/') {
+        return Err(Error::invalid(format!("invalid container id {id:?} for a cgroup")));
+    }
+    let path = cgroups_path.filter(|p| !p.is_empty());
+    let name = if systemd {
+        let (slice, prefix, unit) = match path {
+            None => ("system.slice", "mydocker", id),
+            Some(p) => {
+                let parts: Vec<&str> = p.split(':').collect();
+                let [slice, prefix, unit] = parts[..] else {
+                    return Err(Error::invalid(format!(
+                        "invalid cgroupsPath {p:?}: with systemd it is \"slice:prefix:name\""
+                    )));
+                };
+                (if slice.is_empty() { "system.slice" } else { slice }, prefix, unit)
+            }
+        };
+        let whole = path.unwrap_or(id);
+        let mut dir = expand_slice(slice, whole)?;
+        component(unit, whole)?;
+        if unit.contains('/') {
+            return Err(Error::invalid(format!("invalid cgroupsPath {whole:?}: a unit name has no '/'")));
+        }
+        let leaf = if unit.ends_with(".slice") {
+            // A slice of its own, nested in the parent slice (systemd's naming).
+            expand_slice(unit, whole)?.rsplit('/').next().unwrap_or(unit).to_string()
+        } else if prefix.is_empty() {
+            format!("{unit}.scope")
+        } else {
+            format!("{prefix}-{unit}.scope")
+        };
+        if !dir.is_empty() {
+            dir.push('/');
+        }
+        dir.push_str(&leaf);
+        dir
+    } else {
+        match path {
+            None => format!("mydocker/{id}"),
+            Some(p) => {
+                let rel = p.strip_prefix('/').unwrap_or(p);
+                for c in rel.split('/') {
+                    component(c, p)?;
+                }
+                rel.to_string()
+            }
+        }
+    };
+    check_name(&name)?;
+    Ok(name)
+}
+
+/// A systemd slice as its cgroupfs path: "a-b-c.slice" is
+/// "a.slice/a-b.slice/a-b-c.slice"; "-.slice" is the root ("").
+fn expand_slice(slice: &str, whole: &str) -> Result<String> {
+    let bad = || Error::invalid(format!("invalid cgroupsPath {whole:?}: bad slice name {slice:?}"));
+    let base = slice.strip_suffix(".slice").ok_or_else(bad)?;
+    if slice.contains('/') || base.is_empty() {
+        return Err(bad());
+    }
+    if base == "-" {
+        return Ok(String::new());
+    }
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for part in base.split('-') {
+        if part.is_empty() {
+            return Err(bad());
+        }
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(&format!("{prefix}{part}.slice"));
+        prefix.push_str(part);
+        prefix.push('-');
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +658,12 @@ mod tests {
 34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,cpu,cpuacct
 35 30 0:31 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
 36 30 0:32 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,pids";
+
+    impl Cgroups {
+        fn owner(&self, v1_name: &str) -> Option<&Hierarchy> {
+            resources::ALL.iter().find(|c| c.v1 == v1_name).and_then(|c| self.owner_of(*c))
+        }
+    }
 
     #[test]
     fn detects_hybrid_layout() {
@@ -497,7 +707,8 @@ mod tests {
     #[test]
     fn limits_without_controller_are_refused() {
         let cg = Cgroups { layout: "v1".into(), hierarchies: vec![] };
-        let err = cg.create("x/y", &Limits { memory: Some(1 << 20), ..Default::default() }).unwrap_err();
+        let r = Limits { memory: Some(1 << 20), ..Default::default() }.to_resources().unwrap();
+        let err = cg.create("x/y", &r).unwrap_err();
         assert!(err.message.contains("memory"), "{}", err.message);
     }
 
@@ -524,8 +735,8 @@ mod tests {
             pids: Some(20),
             devices: Some(vec!["c 1:3 rwm".into()]),
         };
-        cg.create("mydocker/abc", &limits).unwrap();
-        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
+        cg.create("mydocker/abc", &limits.to_resources().unwrap()).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert_eq!(read("memory/mydocker/abc/memory.limit_in_bytes"), "33554432");
         assert_eq!(read("cpu/mydocker/abc/cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu/mydocker/abc/cpu.cfs_period_us"), "100000");
@@ -553,8 +764,8 @@ mod tests {
             pids: Some(7),
             devices: None,
         };
-        cg.create("mydocker/abc", &limits).unwrap();
-        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
+        cg.create("mydocker/abc", &limits.to_resources().unwrap()).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         // The real kernel keeps a set; in a plain file the last write is what remains.
         assert!(read("cgroup.subtree_control").starts_with('+'));
         assert!(read("mydocker/cgroup.subtree_control").starts_with('+'));
@@ -578,7 +789,7 @@ mod tests {
         }
         let cg = Cgroups::v2_at(&h.mount);
         let name = format!("mydocker-unit/{}", std::process::id());
-        cg.create(&name, &Limits::default()).unwrap();
+        cg.create(&name, &LinuxResources::default()).unwrap();
         let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
         let pid = child.id() as i32;
         cg.add_process(&name, pid).unwrap();
@@ -592,5 +803,283 @@ mod tests {
         cg.remove(&name).unwrap();
         assert!(!h.mount.join(&name).exists());
         assert!(!h.mount.join("mydocker-unit").exists(), "the emptied parent is removed too");
+    }
+
+    #[test]
+    fn cgroups_paths_become_names() {
+        let name = |p: Option<&str>, systemd: bool| cgroup_name(p, "abc", systemd);
+        assert_eq!(name(None, false).unwrap(), "mydocker/abc");
+        assert_eq!(name(Some(""), false).unwrap(), "mydocker/abc");
+        assert_eq!(name(Some("/libpod_parent/libpod-abc"), false).unwrap(), "libpod_parent/libpod-abc");
+        assert_eq!(name(Some("/default/abc"), false).unwrap(), "default/abc", "containerd's");
+        assert_eq!(name(Some("kubepods/pod1/abc"), false).unwrap(), "kubepods/pod1/abc");
+        assert_eq!(name(Some("a:b:c"), false).unwrap(), "a:b:c", "without systemd a ':' is a character");
+        for bad in ["/", "/a/../b", "a//b", "/a/", "./a", ".."] {
+            assert!(name(Some(bad), false).is_err(), "{bad:?}");
+        }
+        assert_eq!(name(Some("machine.slice:libpod:abc"), true).unwrap(), "machine.slice/libpod-abc.scope");
+        assert_eq!(name(Some("system.slice:docker:abc"), true).unwrap(), "system.slice/docker-abc.scope");
+        assert_eq!(
+            name(Some("kubepods-besteffort-pod1.slice:cri-containerd:abc"), true).unwrap(),
+            "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-abc.scope"
+        );
+        assert_eq!(name(Some(":runc:abc"), true).unwrap(), "system.slice/runc-abc.scope", "default slice");
+        assert_eq!(name(Some("-.slice::abc"), true).unwrap(), "abc.scope", "the root slice, no prefix");
+        assert_eq!(name(Some("user.slice:p:user-1.slice"), true).unwrap(), "user.slice/user-1.slice");
+        assert_eq!(name(None, true).unwrap(), "system.slice/mydocker-abc.scope");
+        for bad in [
+            "machine.slice:libpod",
+            "a:b:c:d",
+            "machine:libpod:abc",
+            "a--b.slice:p:n",
+            "-a.slice:p:n",
+            "a.slice:p:..",
+            "a/b.slice:p:n",
+        ] {
+            assert!(name(Some(bad), true).is_err(), "{bad:?}");
+        }
+        for id in ["", "..", "a/b"] {
+            assert!(cgroup_name(None, id, false).is_err(), "{id:?}");
+        }
+    }
+
+    /// Temp dirs standing in for v1 hierarchies, with the files the kernel
+    /// would have made in the new cgroup.
+    fn fake_v1(root: &Path, controllers: &[&str], name: &str) -> Cgroups {
+        let mut hs = Vec::new();
+        for c in controllers {
+            let m = root.join(c);
+            fs::create_dir_all(m.join(name)).unwrap();
+            match *c {
+                "cpuset" => {
+                    fs::write(m.join("cpuset.cpus"), "0-1\n").unwrap();
+                    fs::write(m.join("cpuset.mems"), "0\n").unwrap();
+                }
+                "memory" => {
+                    fs::write(m.join(name).join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+                    fs::write(m.join(name).join("memory.memsw.limit_in_bytes"), "9223372036854771712\n")
+                        .unwrap();
+                    fs::write(m.join(name).join("memory.usage_in_bytes"), "1048576\n").unwrap();
+                }
+                "devices" => fs::write(m.join(name).join("devices.list"), "a *:* rwm\n").unwrap(),
+                "blkio" => fs::write(m.join(name).join("blkio.weight"), "").unwrap(),
+                "hugetlb" => fs::write(m.join(name).join("hugetlb.2MB.rsvd.limit_in_bytes"), "").unwrap(),
+                _ => {}
+            }
+            hs.push(Hierarchy { mount: m, version: 1, controllers: vec![c.to_string()] });
+        }
+        Cgroups { layout: "v1".into(), hierarchies: hs }
+    }
+
+    fn full_resources() -> LinuxResources {
+        serde_json::from_str(
+            r#"{
+            "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+                        {"allow": true, "type": "c", "major": 136, "access": "rwm"}],
+            "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "kernel": 1, "kernelTCP": 16777216,
+                       "swappiness": 10, "disableOOMKiller": true, "useHierarchy": true},
+            "cpu": {"shares": 512, "quota": 50000, "burst": 1000, "period": 100000, "realtimeRuntime": 0,
+                    "realtimePeriod": 1000000, "cpus": "1", "mems": "0", "idle": 1},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 300, "weightDevice": [{"major": 254, "minor": 0, "weight": 200}],
+                        "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+            "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+            "rdma": {"mlx5_1": {"hcaHandles": 3}}
+            }"#,
+        )
+        .expect("resources")
+    }
+
+    #[test]
+    fn every_resource_in_v1_files() {
+        let root = tempfile::tempdir().unwrap();
+        let all =
+            ["memory", "cpu", "cpuset", "pids", "devices", "blkio", "hugetlb", "net_cls", "net_prio", "rdma"];
+        let cg = fake_v1(root.path(), &all, "t/c");
+        cg.create("t/c", &full_resources()).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        for (file, want) in [
+            ("memory/t/c/memory.limit_in_bytes", "67108864"),
+            ("memory/t/c/memory.memsw.limit_in_bytes", "134217728"),
+            ("memory/t/c/memory.soft_limit_in_bytes", "33554432"),
+            ("memory/t/c/memory.kmem.tcp.limit_in_bytes", "16777216"),
+            ("memory/t/c/memory.swappiness", "10"),
+            ("memory/t/c/memory.oom_control", "1"),
+            ("memory/t/c/memory.use_hierarchy", "1"),
+            ("cpu/t/c/cpu.shares", "512"),
+            ("cpu/t/c/cpu.cfs_period_us", "100000"),
+            ("cpu/t/c/cpu.cfs_quota_us", "50000"),
+            ("cpu/t/c/cpu.cfs_burst_us", "1000"),
+            ("cpu/t/c/cpu.rt_period_us", "1000000"),
+            ("cpu/t/c/cpu.rt_runtime_us", "0"),
+            ("cpu/t/c/cpu.idle", "1"),
+            ("cpuset/t/c/cpuset.cpus", "1"),
+            ("cpuset/t/c/cpuset.mems", "0"),
+            ("pids/t/c/pids.max", "max"),
+            // A plain file keeps the last write: the last exception.
+            ("devices/t/c/devices.allow", "c 136:* rwm"),
+            ("devices/t/c/devices.deny", "a"),
+            ("blkio/t/c/blkio.weight", "300"),
+            ("blkio/t/c/blkio.weight_device", "254:0 200"),
+            ("blkio/t/c/blkio.throttle.read_bps_device", "254:0 1048576"),
+            ("blkio/t/c/blkio.throttle.write_iops_device", "254:0 100"),
+            ("hugetlb/t/c/hugetlb.2MB.limit_in_bytes", "4194304"),
+            ("hugetlb/t/c/hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
+            ("net_cls/t/c/net_cls.classid", "1048577"),
+            ("net_prio/t/c/net_prio.ifpriomap", "eth0 5"),
+            ("rdma/t/c/rdma.max", "mlx5_1 hca_handle=3 hca_object=max"),
+        ] {
+            assert_eq!(read(file), want, "{file}");
+        }
+        assert!(!root.path().join("memory/t/c/memory.kmem.limit_in_bytes").exists(), "kernel is ignored");
+
+        // Raising memory below the current swap: limit first; update keeps the rest.
+        let r = LinuxResources {
+            memory: Some(LinuxMemory { limit: Some(100 << 20), swap: Some(200 << 20), ..Default::default() }),
+            pids: Some(LinuxPids { limit: 7, ..Default::default() }),
+            ..Default::default()
+        };
+        cg.update("t/c", &r).unwrap();
+        assert_eq!(read("memory/t/c/memory.limit_in_bytes"), (100u64 << 20).to_string());
+        assert_eq!(read("memory/t/c/memory.memsw.limit_in_bytes"), (200u64 << 20).to_string());
+        assert_eq!(read("pids/t/c/pids.max"), "7");
+        assert_eq!(read("cpu/t/c/cpu.shares"), "512");
+        // checkBeforeUpdate: below the usage (1 MiB here) is refused, nothing written.
+        let low = LinuxResources {
+            memory: Some(LinuxMemory {
+                limit: Some(4096),
+                check_before_update: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = cg.update("t/c", &low).unwrap_err();
+        assert!(e.message.contains("below the cgroup's current usage 1048576"), "{}", e.message);
+        assert_eq!(read("memory/t/c/memory.limit_in_bytes"), (100u64 << 20).to_string());
+        // An update of a cgroup that is not there.
+        assert_eq!(cg.update("t/none", &r).unwrap_err().kind, crate::runtime::error::Kind::NotFound);
+        // Swap without swap accounting names the file.
+        fs::remove_file(root.path().join("memory/t/c/memory.memsw.limit_in_bytes")).unwrap();
+        let e = cg.update("t/c", &r).unwrap_err().message;
+        assert!(e.contains("memory.memsw.limit_in_bytes"), "{e}");
+        // Errors name the file and the value.
+        fs::remove_dir_all(root.path().join("pids/t/c")).unwrap();
+        fs::create_dir(root.path().join("pids/t/c")).unwrap();
+        fs::create_dir(root.path().join("pids/t/c/pids.max")).unwrap();
+        let pids =
+            LinuxResources { pids: Some(LinuxPids { limit: 9, ..Default::default() }), ..Default::default() };
+        let e = cg.update("t/c", &pids).unwrap_err().message;
+        assert!(e.contains("\"9\"") && e.contains("pids/t/c/pids.max"), "{e}");
+    }
+
+    #[test]
+    fn resources_without_a_controller_are_refused_before_anything_is_made() {
+        let root = tempfile::tempdir().unwrap();
+        let cg = fake_v1(root.path(), &["memory", "cpu"], "t/c");
+        fs::remove_dir_all(root.path().join("memory/t")).unwrap();
+        for (json, what) in [
+            (r#"{"pids": {"limit": 5}}"#, "pids"),
+            (r#"{"cpu": {"cpus": "0"}}"#, "cpuset"),
+            (r#"{"network": {"classID": 1}}"#, "net_cls"),
+            (r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}"#, "hugetlb"),
+            (r#"{"unified": {"memory.high": "max"}}"#, "no cgroup v2"),
+            (r#"{"devices": [{"allow": true, "type": "x"}]}"#, "device rule"),
+        ] {
+            let r: LinuxResources = serde_json::from_str(json).unwrap();
+            let e = cg.create("t/c", &r).unwrap_err().message;
+            assert!(e.contains(what), "{json}: {e}");
+            assert!(!root.path().join("memory/t").exists(), "{json}: nothing made");
+        }
+    }
+
+    #[test]
+    fn every_resource_in_v2_files() {
+        let root = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma\n")
+            .unwrap();
+        fs::write(root.path().join("cgroup.subtree_control"), "").unwrap();
+        let leaf = root.path().join("t/c");
+        fs::create_dir_all(&leaf).unwrap();
+        for f in ["io.weight", "hugetlb.2MB.rsvd.max", "memory.high"] {
+            fs::write(leaf.join(f), "").unwrap();
+        }
+        let cg = Cgroups::v2_at(root.path());
+        let mut r = full_resources();
+        r.network = None; // v1 only
+        r.cpu.as_mut().unwrap().realtime_period = None;
+        r.cpu.as_mut().unwrap().realtime_runtime = None;
+        r.unified = Some([("memory.high".to_string(), "50000000".to_string())].into());
+        // The device filter needs a real cgroup: rules are checked, the BPF part is tested for real elsewhere.
+        r.devices.clear();
+        cg.create("t/c", &r).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        for (file, want) in [
+            ("t/c/memory.max", "67108864"),
+            ("t/c/memory.swap.max", "67108864"),
+            ("t/c/memory.low", "33554432"),
+            ("t/c/memory.high", "50000000"),
+            ("t/c/cpu.weight", "20"),
+            ("t/c/cpu.max", "50000 100000"),
+            ("t/c/cpu.max.burst", "1000"),
+            ("t/c/cpu.idle", "1"),
+            ("t/c/cpuset.cpus", "1"),
+            ("t/c/cpuset.mems", "0"),
+            ("t/c/pids.max", "max"),
+            ("t/c/io.weight", "254:0 1920"),
+            ("t/c/io.max", "254:0 wiops=100"),
+            ("t/c/hugetlb.2MB.max", "4194304"),
+            ("t/c/hugetlb.2MB.rsvd.max", "4194304"),
+            ("t/c/rdma.max", "mlx5_1 hca_handle=3 hca_object=max"),
+        ] {
+            assert_eq!(read(file), want, "{file}");
+        }
+        // Every controller the resources need is enabled above the leaf.
+        let enabled = read("t/cgroup.subtree_control");
+        for c in ["memory", "cpu", "cpuset", "pids", "hugetlb", "io", "rdma"] {
+            assert!(enabled.contains(&format!("+{c}")), "{c} in {enabled}");
+        }
+        // Quota unlimited, period kept.
+        let q = LinuxResources {
+            cpu: Some(LinuxCpu { quota: Some(-1), ..Default::default() }),
+            ..Default::default()
+        };
+        cg.update("t/c", &q).unwrap();
+        assert_eq!(read("t/c/cpu.max"), "max");
+        // v2 refuses what it has no file for, and a unified key that is not a file.
+        let rt = LinuxResources {
+            cpu: Some(LinuxCpu { realtime_runtime: Some(1), ..Default::default() }),
+            ..Default::default()
+        };
+        assert!(cg.update("t/c", &rt).unwrap_err().message.contains("realtime"));
+        for key in ["../x", "memory.nope"] {
+            let u = LinuxResources {
+                unified: Some([(key.to_string(), "1".to_string())].into()),
+                ..Default::default()
+            };
+            let e = cg.update("t/c", &u).unwrap_err().message;
+            assert!(e.contains(key), "{e}");
+        }
+        let swap_alone = LinuxResources {
+            memory: Some(LinuxMemory { swap: Some(5), ..Default::default() }),
+            ..Default::default()
+        };
+        assert!(cg.update("t/c", &swap_alone).unwrap_err().message.contains("needs a memory limit"));
+    }
+
+    #[test]
+    fn freezer_through_fake_hierarchies() {
+        let root = tempfile::tempdir().unwrap();
+        let cg = fake_v1(root.path(), &["freezer"], "t/c");
+        fs::write(root.path().join("freezer/t/c/freezer.state"), "THAWED\n").unwrap();
+        assert_eq!(cg.freezer_state("t/c").unwrap(), "running");
+        cg.freeze("t/c").unwrap();
+        assert_eq!(cg.freezer_state("t/c").unwrap(), "paused");
+        cg.thaw("t/c").unwrap();
+        assert_eq!(cg.freezer_state("t/c").unwrap(), "running");
+        assert_eq!(cg.freeze("t/none").unwrap_err().kind, crate::runtime::error::Kind::NotFound);
+        let none = Cgroups { layout: "v1".into(), hierarchies: vec![] };
+        assert!(none.freeze("t/c").unwrap_err().message.contains("no freezer"));
     }
 }

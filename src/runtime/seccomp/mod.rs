@@ -1,30 +1,46 @@
-//! Seccomp for x86_64 without libseccomp: profiles in Docker's JSON format
-//! (`profile.rs`; the default is `stdlib/seccomp/default.json`, embedded)
-//! compiled here into a BPF program.
+//! Seccomp for x86_64 without libseccomp. Two inputs: profiles in Docker's
+//! JSON format (`profile.rs`; the default is `stdlib/seccomp/default.json`,
+//! embedded), and the OCI runtime spec's `linux.seccomp` (`oci.rs`), which a
+//! Docker profile also resolves to. Both compile here into one BPF program.
 //!
-//! `program` runs in the CLI before clone; the container child then only
-//! calls `install`.
+//! `program` / `oci::compile_oci` run in the CLI before clone; the container
+//! child then only calls `install` / `install_with_flags`.
 //!
-//! The program: check the architecture, refuse the x32 ABI, answer ENOSYS for
-//! numbers newer than any the profile names when its default denies (as runc
-//! does, so a libc probing a new syscall falls back instead of failing on
-//! EPERM), then a binary search over ranges of syscall numbers with the same
-//! rules, ending in a return or in the argument checks of one syscall.
+//! The program: check the architecture, then per ABI (x86_64, and for OCI
+//! specs that list them i386 and x32) answer ENOSYS for numbers newer than any
+//! the profile names when its default denies (as runc does, so a libc probing
+//! a new syscall falls back instead of failing on EPERM), then a binary
+//! search over ranges of syscall numbers with the same rules, ending in a
+//! return or in the argument checks of one syscall.
 //!
-//! Only the native x86_64 ABI is filtered by name: i386 (`int 0x80`) and x32
-//! calls get the profile's default action when it denies, else EPERM, so no
-//! rule can be bypassed through another ABI's numbering (Docker filters i386
-//! and x32 by name as well; this runtime refuses them).
+//! A Docker profile filters only the native x86_64 ABI by name: i386 (`int
+//! 0x80`) and x32 calls get the profile's default action when it denies, else
+//! EPERM, so no rule can be bypassed through another ABI's numbering. An OCI
+//! spec filters each ABI its `architectures` list by name, as libseccomp does,
+//! and kills the calling thread for the others (libseccomp's bad-arch action).
 
+// Until the OCI init (issue 11) compiles specs, only tests and `seccomp::resolve` use these.
+#[allow(dead_code)]
+mod i386;
+#[allow(dead_code)]
+pub mod oci;
 mod profile;
+#[allow(dead_code)]
+mod x32;
 mod x86_64;
 
+#[allow(unused_imports)]
+pub use oci::{
+    ContainerProcessState, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, compile_oci, install_flags,
+    resolve_docker, send_to_agent,
+};
 pub use profile::{DEFAULT_PROFILE, Profile};
 
 use super::error::{Error, Result};
 use libc::sock_filter;
 use nix::errno::Errno;
 use std::collections::BTreeMap;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// What the filter does with a syscall (the kernel's SECCOMP_RET_* actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +56,8 @@ pub enum Action {
     Trace(u16),
     /// Allow and log.
     Log,
+    /// Ask the seccomp agent that holds the filter's listener (ENOSYS without one).
+    Notify,
 }
 
 impl Action {
@@ -53,6 +71,7 @@ impl Action {
             Action::Trap => libc::SECCOMP_RET_TRAP,
             Action::Trace(v) => libc::SECCOMP_RET_TRACE | u32::from(v),
             Action::Log => libc::SECCOMP_RET_LOG,
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
         }
     }
 
@@ -124,6 +143,8 @@ pub struct Filter {
 
 /// `AUDIT_ARCH_X86_64`: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE.
 pub const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+/// `AUDIT_ARCH_I386`: EM_386 | __AUDIT_ARCH_LE.
+pub const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 /// Syscall numbers with this bit set come from the x32 ABI.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -294,6 +315,12 @@ impl Filter {
         if arch != AUDIT_ARCH_X86_64 || nr & X32_SYSCALL_BIT != 0 {
             return self.other_abi();
         }
+        self.decide_number(nr, args)
+    }
+
+    /// The action for syscall `nr` of this filter's ABI.
+    #[cfg(test)]
+    fn decide_number(&self, nr: u32, args: &[u64; 6]) -> Action {
         if self.enosys_above.is_some_and(|last| nr > last) {
             return Action::Errno(libc::ENOSYS as u16);
         }
@@ -301,31 +328,22 @@ impl Filter {
         rules.iter().find(|r| r.when.iter().all(|c| c.holds(args))).map_or(otherwise, |r| r.action)
     }
 
-    /// The BPF program; an error if it exceeds the kernel's 4096 instructions
-    /// or a rule is too long for BPF's 8-bit jumps.
+    /// The BPF program for the x86_64 ABI alone (other ABIs are refused, see
+    /// `other_abi`); an error if it exceeds the kernel's 4096 instructions or
+    /// a rule is too long for BPF's 8-bit jumps.
     pub fn compile(&self) -> Result<Vec<sock_filter>> {
-        let other = ret(self.other_abi().ret());
-        let mut prog = vec![
-            load(OFF_ARCH),
-            jump(libc::BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0),
-            other,
-            load(OFF_NR),
-            jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1),
-            other,
-        ];
+        assemble(self, None, None, self.other_abi())
+    }
+
+    /// The code that decides a call of this filter's ABI, its number in A.
+    fn section(&self) -> Result<Vec<sock_filter>> {
+        let mut out = Vec::new();
         if let Some(last) = self.enosys_above {
-            prog.push(jump(libc::BPF_JGT, last, 0, 1));
-            prog.push(ret(Action::Errno(libc::ENOSYS as u16).ret()));
+            out.push(jump(libc::BPF_JGT, last, 0, 1));
+            out.push(ret(Action::Errno(libc::ENOSYS as u16).ret()));
         }
-        prog.extend(self.tree(&self.ranges())?);
-        if prog.len() > libc::BPF_MAXINSNS as usize {
-            return Err(Error::invalid(format!(
-                "the seccomp program has {} instructions; the kernel takes at most {}",
-                prog.len(),
-                libc::BPF_MAXINSNS
-            )));
-        }
-        Ok(prog)
+        out.extend(self.tree(&self.ranges())?);
+        Ok(out)
     }
 
     /// Runs of syscall numbers with the same rules, as (first number, rules,
@@ -372,6 +390,99 @@ impl Filter {
     }
 }
 
+/// A `ja` over `n` instructions (32-bit offset).
+fn skip(n: usize) -> sock_filter {
+    stmt(libc::BPF_JMP | libc::BPF_JA, n as u32)
+}
+
+/// One program for the ABIs of an x86_64 kernel: dispatch on the architecture
+/// (and, for x86_64, on the x32 bit) to each ABI's section; a call through an
+/// ABI without a filter gets `other`.
+fn assemble(
+    x86_64: &Filter,
+    i386: Option<&Filter>,
+    x32: Option<&Filter>,
+    other: Action,
+) -> Result<Vec<sock_filter>> {
+    let other = ret(other.ret());
+    let native = x86_64.section()?;
+    let mut x86_64_body = vec![load(OFF_NR), jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1)];
+    match x32 {
+        Some(f) => {
+            // Past the native section to the x32 one, which sees the number without the x32 bit.
+            x86_64_body.push(skip(native.len()));
+            x86_64_body.extend(native);
+            x86_64_body.push(stmt(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, !X32_SYSCALL_BIT));
+            x86_64_body.extend(f.section()?);
+        }
+        None => {
+            x86_64_body.push(other);
+            x86_64_body.extend(native);
+        }
+    }
+    let mut bodies = vec![(AUDIT_ARCH_X86_64, x86_64_body)];
+    if let Some(f) = i386 {
+        let mut body = vec![load(OFF_NR)];
+        body.extend(f.section()?);
+        bodies.push((AUDIT_ARCH_I386, body));
+    }
+    // load arch; per ABI `jeq ARCH` then `ja BODY`; the return for the others.
+    let dispatch = 2 * bodies.len() + 1;
+    let mut prog = vec![load(OFF_ARCH)];
+    let mut before = 0;
+    for (i, (arch, body)) in bodies.iter().enumerate() {
+        prog.push(jump(libc::BPF_JEQ, *arch, 0, 1));
+        prog.push(skip(dispatch - 2 * (i + 1) + before));
+        before += body.len();
+    }
+    prog.push(other);
+    for (_, body) in bodies {
+        prog.extend(body);
+    }
+    if prog.len() > libc::BPF_MAXINSNS as usize {
+        return Err(Error::invalid(format!(
+            "the seccomp program has {} instructions; the kernel takes at most {}",
+            prog.len(),
+            libc::BPF_MAXINSNS
+        )));
+    }
+    Ok(prog)
+}
+
+/// One filter per ABI of an x86_64 kernel, compiled into one program: a
+/// process can call through the x86_64, the i386 (`int 0x80`) and the x32
+/// ABI, each numbering syscalls its own way.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // built by oci.rs
+pub struct Filters {
+    pub x86_64: Filter,
+    /// `None`: i386 calls get `other`.
+    pub i386: Option<Filter>,
+    /// Numbered without the x32 bit; `None`: x32 calls get `other`.
+    pub x32: Option<Filter>,
+    /// What a call through an ABI without a filter gets.
+    pub other: Action,
+}
+
+#[allow(dead_code)] // used by oci.rs
+impl Filters {
+    pub fn compile(&self) -> Result<Vec<sock_filter>> {
+        assemble(&self.x86_64, self.i386.as_ref(), self.x32.as_ref(), self.other)
+    }
+
+    /// The action for a call, by the rules (what `compile`'s program must return).
+    #[cfg(test)]
+    pub fn decide(&self, arch: u32, nr: u32, args: &[u64; 6]) -> Action {
+        let by = |f: Option<&Filter>, nr: u32| f.map_or(self.other, |f| f.decide_number(nr, args));
+        match arch {
+            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT == 0 => self.x86_64.decide_number(nr, args),
+            AUDIT_ARCH_X86_64 => by(self.x32.as_ref(), nr & !X32_SYSCALL_BIT),
+            AUDIT_ARCH_I386 => by(self.i386.as_ref(), nr),
+            _ => self.other,
+        }
+    }
+}
+
 /// The program for a container holding capabilities `caps` (numbers as in
 /// `caps::NAMES`) under `profile` (Docker's JSON format; `None`: the
 /// embedded default). Build it before forking.
@@ -388,6 +499,14 @@ pub fn program(profile: Option<&str>, caps: &[u32]) -> Result<Vec<sock_filter>> 
 /// capset and prctl calls that follow). Everything the child does after this
 /// must pass the filter, so install it as late as possible before execve.
 pub fn install(prog: &[sock_filter]) -> Result<()> {
+    install_with_flags(prog, 0).map(drop)
+}
+
+/// `install` with seccomp(2) flags (`SECCOMP_FILTER_FLAG_*`, see
+/// `oci::install_flags`). With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel
+/// returns the listener for SCMP_ACT_NOTIFY, to hand to the seccomp agent
+/// (`oci::send_to_agent`).
+pub fn install_with_flags(prog: &[sock_filter], flags: u32) -> Result<Option<OwnedFd>> {
     if prog.is_empty() || prog.len() > libc::BPF_MAXINSNS as usize {
         return Err(Error::invalid(format!(
             "seccomp program has {} instructions; the kernel takes 1 to {}",
@@ -398,17 +517,23 @@ pub fn install(prog: &[sock_filter]) -> Result<()> {
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
     let fprog_ptr = &fprog as *const libc::sock_fprog;
     let mode = libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong;
-    if unsafe { libc::syscall(libc::SYS_seccomp, mode, 0 as libc::c_ulong, fprog_ptr) } == 0 {
-        return Ok(());
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, mode, libc::c_ulong::from(flags), fprog_ptr) };
+    if r >= 0 {
+        let listener = flags as libc::c_ulong & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0;
+        // The listener is a new fd we own.
+        return Ok(listener.then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }));
     }
     let mut err = Errno::last();
-    if err == Errno::ENOSYS {
+    if err == Errno::ENOSYS && flags == 0 {
         // Kernels before 3.17 have no seccomp(2); this prctl is its older form.
         let mode = libc::SECCOMP_MODE_FILTER as libc::c_ulong;
         if unsafe { libc::prctl(libc::PR_SET_SECCOMP, mode, fprog_ptr) } == 0 {
-            return Ok(());
+            return Ok(None);
         }
         err = Errno::last();
+    }
+    if flags != 0 {
+        return Err(Error::os(format!("install seccomp filter with flags {flags:#x}: {}", err.desc())));
     }
     Err(Error::os(format!("install seccomp filter: {}", err.desc())))
 }
@@ -928,5 +1053,314 @@ mod tests {
                 assert_eq!(status, WaitStatus::Exited(child, 0), "sh under the default profile");
             }
         }
+    }
+
+    const PODMAN: &str = include_str!("../../../tests/data/oci/seccomp-podman.json");
+    const PODMAN_SYS_ADMIN: &str = include_str!("../../../tests/data/oci/seccomp-podman-sys-admin.json");
+    const CONTAINERD: &str = include_str!("../../../tests/data/oci/seccomp-containerd.json");
+
+    fn oci_spec(json: &str) -> LinuxSeccomp {
+        serde_json::from_str(json).expect("the spec parses")
+    }
+
+    /// The OCI path (a Docker profile resolved into a spec, then compiled)
+    /// decides every x86_64 call exactly as the Docker path does.
+    #[test]
+    fn resolved_docker_profile_decides_as_the_docker_path() {
+        for caps in cap_sets() {
+            let docker = default_filter(&caps);
+            let spec = resolve_docker(None, &caps).expect("resolves");
+            assert_eq!(spec.architectures, ["SCMP_ARCH_X86_64"], "archMap resolved for amd64");
+            assert!(spec.syscalls.iter().all(|c| c.extra.is_empty()), "no includes/excludes left");
+            // What a spec carries must come back the same from its JSON.
+            let json = serde_json::to_string(&spec).unwrap();
+            assert_eq!(oci_spec(&json), spec);
+            let prog = compile_oci(&spec).expect("compiles");
+            for n in 0..1100 {
+                for args in interesting_args() {
+                    let want = docker.decide(AUDIT_ARCH_X86_64, n, &args).ret();
+                    assert_eq!(
+                        run(&prog, AUDIT_ARCH_X86_64, n, args),
+                        want,
+                        "syscall {n} {args:x?} caps {caps:?}"
+                    );
+                }
+            }
+        }
+        // The capability conditions are resolved: SYS_ADMIN brings mount, drops clone's mask.
+        let mut admin = default_caps();
+        admin.push(caps::SYS_ADMIN);
+        let has = |s: &LinuxSeccomp, name: &str| s.syscalls.iter().any(|c| c.names.iter().any(|n| n == name));
+        assert!(has(&resolve_docker(None, &admin).unwrap(), "mount"));
+        assert!(!has(&resolve_docker(None, &default_caps()).unwrap(), "mount"));
+        // A user's profile; and errnoRet where the action has none is dropped, as Docker ignores it.
+        let p = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+            "flags":["SECCOMP_FILTER_FLAG_LOG"],"syscalls":[{"name":"uname","action":"SCMP_ACT_ERRNO","errnoRet":5},
+            {"names":["getpid"],"action":"SCMP_ACT_LOG","errnoRet":5,"comment":"x"}]}"#;
+        let s = resolve_docker(Some(p), &[]).unwrap();
+        assert_eq!(s.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+        assert_eq!(s.flags, ["SECCOMP_FILTER_FLAG_LOG"]);
+        assert_eq!(
+            (s.syscalls[0].names.as_slice(), s.syscalls[0].errno_ret),
+            (&["uname".to_string()][..], Some(5))
+        );
+        assert_eq!(s.syscalls[1].errno_ret, None);
+        assert!(resolve_docker(Some("{"), &[]).is_err());
+    }
+
+    /// A program for three ABIs answers as each ABI's rules say.
+    #[test]
+    fn multi_abi_program_matches_the_rules() {
+        for json in [PODMAN, PODMAN_SYS_ADMIN, CONTAINERD] {
+            let f = oci::filters(&oci_spec(json)).expect("filters");
+            assert!(f.i386.is_some() && f.x32.is_some());
+            let prog = f.compile().unwrap();
+            assert!(prog.len() < 4096, "{} instructions", prog.len());
+            for (arch, base) in
+                [(AUDIT_ARCH_X86_64, 0), (AUDIT_ARCH_I386, 0), (AUDIT_ARCH_X86_64, X32_SYSCALL_BIT)]
+            {
+                for n in 0..700 {
+                    for args in interesting_args() {
+                        let want = f.decide(arch, base | n, &args).ret();
+                        assert_eq!(
+                            run(&prog, arch, base | n, args),
+                            want,
+                            "arch {arch:#x} syscall {:#x}",
+                            base | n
+                        );
+                    }
+                }
+            }
+            for (arch, nr) in [(0xc000_00b7, 0), (AUDIT_ARCH_X86_64, u32::MAX), (AUDIT_ARCH_I386, u32::MAX)] {
+                assert_eq!(
+                    run(&prog, arch, nr, [0; 6]),
+                    f.decide(arch, nr, &[0; 6]).ret(),
+                    "{arch:#x} {nr:#x}"
+                );
+            }
+        }
+    }
+
+    /// Podman's and containerd's `linux.seccomp` as they wrote them into a
+    /// config.json (tests/data/oci/): the JSON comes back unchanged, and it
+    /// compiles to what those profiles mean.
+    #[test]
+    fn real_specs_round_trip_and_compile() {
+        for json in [PODMAN, PODMAN_SYS_ADMIN, CONTAINERD] {
+            let s = oci_spec(json);
+            let back = serde_json::to_value(&s).unwrap();
+            assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
+            assert_eq!(install_flags(&s).unwrap(), 0);
+        }
+        const EINVAL: u32 = libc::SECCOMP_RET_ERRNO | libc::EINVAL as u32;
+        let podman = compile_oci(&oci_spec(PODMAN)).unwrap();
+        assert_eq!(eval(&podman, "read", [0; 6]), ALLOW);
+        // Podman's default leaves mount to the kernel (CAP_SYS_ADMIN), and answers ENOSYS by default.
+        assert_eq!(eval(&podman, "mount", [0; 6]), ALLOW);
+        assert_eq!(eval(&podman, "kexec_load", [0; 6]), EPERM);
+        assert_eq!(eval(&podman, "bpf", [0; 6]), EPERM);
+        assert_eq!(eval(&podman, "add_key", [0; 6]), ENOSYS, "not named: the default");
+        assert_eq!(eval(&podman, "fchmodat2", [0; 6]), ENOSYS, "newer than podman 4.3");
+        assert_eq!(run(&podman, AUDIT_ARCH_X86_64, 1000, [0; 6]), ENOSYS);
+        // socket(AF_NETLINK, _, NETLINK_AUDIT): EINVAL; other families and protocols pass.
+        assert_eq!(eval(&podman, "socket", [16, 3, 9, 0, 0, 0]), EINVAL);
+        assert_eq!(eval(&podman, "socket", [16, 3, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(&podman, "socket", [2, 1, 9, 0, 0, 0]), ALLOW);
+        // The i386 ABI by its own numbers: 20 getpid, 283 kexec_load, 102 socketcall.
+        for (nr, want) in [(20, ALLOW), (283, EPERM), (102, ALLOW), (600, ENOSYS)] {
+            assert_eq!(run(&podman, AUDIT_ARCH_I386, nr, [0; 6]), want, "i386 {nr}");
+        }
+        assert_eq!(run(&podman, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 39, [0; 6]), ALLOW, "x32 getpid");
+        let admin = compile_oci(&oci_spec(PODMAN_SYS_ADMIN)).unwrap();
+        assert_eq!(eval(&admin, "bpf", [0; 6]), ALLOW);
+
+        // containerd's: EPERM by default, clone3 ENOSYS, clone without namespace flags.
+        let ctr = compile_oci(&oci_spec(CONTAINERD)).unwrap();
+        assert_eq!(eval(&ctr, "read", [0; 6]), ALLOW);
+        assert_eq!(eval(&ctr, "mount", [0; 6]), EPERM);
+        assert_eq!(eval(&ctr, "clone3", [0; 6]), ENOSYS);
+        assert_eq!(eval(&ctr, "clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(&ctr, "clone", [(libc::CLONE_NEWNS | libc::SIGCHLD) as u64, 0, 0, 0, 0, 0]), EPERM);
+        assert_eq!(run(&ctr, AUDIT_ARCH_X86_64, 1000, [0; 6]), ENOSYS, "newer than the spec");
+        assert_eq!(run(&ctr, 0xc000_00b7, 0, [0; 6]), libc::SECCOMP_RET_KILL_THREAD, "aarch64: bad arch");
+    }
+
+    /// An i386 call through `int 0x80` from this x86_64 process, its
+    /// arguments whatever the registers hold (the checks need none).
+    fn int80(nr: u32) -> i64 {
+        let mut ret = nr as i64;
+        unsafe {
+            std::arch::asm!("int 0x80", inout("rax") ret, lateout("r8") _, lateout("r9") _,
+                lateout("r10") _, lateout("r11") _);
+        }
+        // The kernel returns a 32-bit value in eax.
+        ret as i32 as i64
+    }
+
+    fn podman_checks() -> i32 {
+        unsafe {
+            if libc::getpid() <= 0 {
+                return 1;
+            }
+            let z = 0 as libc::c_ulong;
+            if libc::syscall(libc::SYS_kexec_load, z, z, z, z) != -1 || errno() != libc::EPERM {
+                return 2;
+            }
+            if libc::syscall(500 as libc::c_long) != -1 || errno() != libc::ENOSYS {
+                return 3;
+            }
+            if libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_AUDIT) != -1
+                || errno() != libc::EINVAL
+            {
+                return 4;
+            }
+            // i386: getpid passes, kexec_load is denied by its i386 number.
+            if int80(20) != i64::from(libc::getpid()) {
+                return 5;
+            }
+            if int80(283) != -i64::from(libc::EPERM) {
+                return 6;
+            }
+        }
+        0
+    }
+
+    /// Podman's spec, compiled and installed for real: x86_64 and i386 calls
+    /// are filtered by their own numbers.
+    #[test]
+    fn podman_spec_in_child() {
+        if !is_root() {
+            return;
+        }
+        let s = oci_spec(PODMAN);
+        let prog = compile_oci(&s).unwrap();
+        in_filtered_child(&prog, podman_checks);
+        // With a flag, through install_with_flags.
+        let flags = libc::SECCOMP_FILTER_FLAG_LOG as u32;
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = match install_with_flags(&prog, flags) {
+                    Ok(None) => podman_checks(),
+                    _ => 100,
+                };
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                assert_eq!(waitpid(child, None).expect("waitpid"), WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    /// SCMP_ACT_NOTIFY for real: the child's getppid waits for the agent, which
+    /// gets the listener from `send_to_agent` and answers 4242.
+    #[test]
+    fn notify_reaches_the_agent() {
+        use std::os::fd::{AsFd, AsRawFd};
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let sock = dir.path().join("agent.sock");
+        let s = oci_spec(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"{}","listenerMetadata":"meta",
+            "syscalls":[{{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}}]}}"#,
+            sock.display()
+        ));
+        let prog = compile_oci(&s).unwrap();
+        let flags = install_flags(&s).unwrap();
+        let agent = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let answer = std::thread::spawn(move || {
+            use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+            let (conn, _) = agent.accept().expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let mut cmsg = nix::cmsg_space!(std::os::fd::RawFd);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                .expect("recvmsg");
+            let fd = msg
+                .cmsgs()
+                .expect("cmsgs")
+                .find_map(|c| match c {
+                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                })
+                .expect("the listener came with the message");
+            let len = msg.bytes;
+            let state: ContainerProcessState = serde_json::from_slice(&buf[..len]).expect("state JSON");
+            let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+            assert_eq!(
+                unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut notif) },
+                0,
+                "NOTIF_RECV"
+            );
+            assert_eq!(notif.data.nr, libc::SYS_getppid as i32);
+            let mut resp = libc::seccomp_notif_resp { id: notif.id, val: 4242, error: 0, flags: 0 };
+            assert_eq!(
+                unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &mut resp) },
+                0,
+                "NOTIF_SEND"
+            );
+            unsafe { libc::close(fd) };
+            (state, notif.pid)
+        });
+        let mut pipe = [0i32; 2];
+        assert_eq!(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = match install_with_flags(&prog, flags) {
+                    Ok(Some(listener)) => {
+                        let n = listener.as_raw_fd();
+                        std::mem::forget(listener);
+                        unsafe { libc::write(pipe[1], (&n as *const i32).cast(), 4) };
+                        if unsafe { libc::syscall(libc::SYS_getppid) } == 4242 { 0 } else { 1 }
+                    }
+                    _ => 100,
+                };
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                unsafe { libc::close(pipe[1]) };
+                let mut n = -1i32;
+                let got = unsafe { libc::read(pipe[0], (&mut n as *mut i32).cast(), 4) };
+                unsafe { libc::close(pipe[0]) };
+                assert_eq!(got, 4, "the child reports its listener");
+                // Take the listener from the child, as the runtime takes it from the init.
+                let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) } as i32;
+                assert!(pidfd >= 0);
+                let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, n, 0) } as i32;
+                unsafe { libc::close(pidfd) };
+                assert!(fd >= 0, "pidfd_getfd");
+                let listener = unsafe { OwnedFd::from_raw_fd(fd) };
+                let state = ContainerProcessState {
+                    oci_version: "1.0.2".into(),
+                    fds: vec!["seccompFd".into()],
+                    pid: child.as_raw(),
+                    metadata: s.listener_metadata.clone(),
+                    state: serde_json::json!({"ociVersion": "1.0.2", "id": "c1", "status": "creating"}),
+                };
+                send_to_agent(&sock, &state, listener.as_fd()).expect("send");
+                drop(listener);
+                let (got, pid) = answer.join().expect("agent");
+                assert_eq!(got, state);
+                assert_eq!(pid as i32, child.as_raw());
+                assert_eq!(waitpid(child, None).expect("waitpid"), WaitStatus::Exited(child, 0));
+            }
+        }
+        assert!(
+            send_to_agent(
+                &dir.path().join("none"),
+                &ContainerProcessState {
+                    oci_version: "1.0.2".into(),
+                    fds: vec![],
+                    pid: 1,
+                    metadata: None,
+                    state: serde_json::Value::Null,
+                },
+                std::io::stdin().as_fd()
+            )
+            .unwrap_err()
+            .message
+            .contains("none")
+        );
     }
 }

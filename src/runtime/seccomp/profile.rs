@@ -12,7 +12,8 @@
 //! first that matches decides; else an entry without checks (the last one);
 //! else the default action.
 
-use super::{Action, ArgCmp, Filter, Op, Rule, x86_64};
+use super::oci::{self, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall};
+use super::{Action, Filter, Rule, x86_64};
 use crate::runtime::caps;
 use crate::runtime::error::{Error, Result};
 use serde::Deserialize;
@@ -23,35 +24,10 @@ pub const DEFAULT_PROFILE: &str = include_str!("../../../stdlib/seccomp/default.
 
 /// This host's name in `includes.arches` / `excludes.arches`.
 const NATIVE_ARCH: &str = "amd64";
+/// This host's entry in `archMap`.
+const NATIVE_SCMP_ARCH: &str = "SCMP_ARCH_X86_64";
 
-/// The libseccomp architecture names a profile may list.
-const ARCHES: &[&str] = &[
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X86_64",
-    "SCMP_ARCH_X32",
-    "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_LOONGARCH64",
-    "SCMP_ARCH_M68K",
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64",
-    "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64",
-    "SCMP_ARCH_MIPSEL64N32",
-    "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_PPC64LE",
-    "SCMP_ARCH_S390",
-    "SCMP_ARCH_S390X",
-    "SCMP_ARCH_PARISC",
-    "SCMP_ARCH_PARISC64",
-    "SCMP_ARCH_RISCV64",
-    "SCMP_ARCH_SH",
-    "SCMP_ARCH_SHEB",
-];
-
-// The file's shape. Unknown fields (comment, flags, listenerPath) are ignored, as Docker does.
+// The file's shape. Unknown fields (comment) are ignored, as Docker does.
 // Strings borrow from the text where they can: the default profile is parsed on every run.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +39,12 @@ struct File<'a> {
     architectures: Vec<Cow<'a, str>>,
     #[serde(default, borrow)]
     arch_map: Vec<ArchMap<'a>>,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    listener_path: Option<String>,
+    #[serde(default)]
+    listener_metadata: Option<String>,
     #[serde(default, borrow)]
     syscalls: Vec<Entry<'a>>,
 }
@@ -86,23 +68,12 @@ struct Entry<'a> {
     #[serde(borrow)]
     action: Cow<'a, str>,
     errno_ret: Option<u32>,
-    #[serde(default, borrow)]
-    args: Option<Vec<Arg<'a>>>,
+    #[serde(default)]
+    args: Option<Vec<LinuxSeccompArg>>,
     #[serde(default)]
     includes: Cond,
     #[serde(default)]
     excludes: Cond,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Arg<'a> {
-    index: u32,
-    value: u64,
-    #[serde(default)]
-    value_two: u64,
-    #[serde(borrow)]
-    op: Cow<'a, str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -117,16 +88,27 @@ struct Cond {
 }
 
 /// A checked profile: every action, operator and version is valid, names are
-/// x86_64 numbers.
+/// x86_64 numbers. It borrows names from the profile's text.
 #[derive(Debug)]
-pub struct Profile {
+pub struct Profile<'a> {
     default: Action,
-    entries: Vec<Checked>,
+    default_action: Cow<'a, str>,
+    default_errno_ret: Option<u32>,
+    /// For this host: `architectures`, or the native entry of `archMap`.
+    architectures: Vec<Cow<'a, str>>,
+    flags: Vec<String>,
+    listener_path: Option<String>,
+    listener_metadata: Option<String>,
+    entries: Vec<Checked<'a>>,
 }
 
 #[derive(Debug)]
-struct Checked {
+struct Checked<'a> {
+    names: Vec<Cow<'a, str>>,
     numbers: Vec<u32>,
+    action: Cow<'a, str>,
+    errno_ret: Option<u32>,
+    args: Vec<LinuxSeccompArg>,
     rule: Rule,
     includes: When,
     excludes: When,
@@ -138,46 +120,6 @@ struct When {
     caps: Vec<String>,
     arches: Vec<String>,
     min_kernel: Option<(u32, u32, u32)>,
-}
-
-fn action(name: &str, errno: Option<u32>) -> std::result::Result<Action, String> {
-    // Without errnoRet, ERRNO and TRACE mean EPERM (runc's reading).
-    let data = || match errno.unwrap_or(libc::EPERM as u32) {
-        e if e <= 4095 => Ok(e as u16),
-        e => Err(format!("errno {e} is out of range (0 to 4095)")),
-    };
-    Ok(match name {
-        "SCMP_ACT_ALLOW" => Action::Allow,
-        "SCMP_ACT_ERRNO" => Action::Errno(data()?),
-        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
-        "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
-        "SCMP_ACT_TRAP" => Action::Trap,
-        "SCMP_ACT_TRACE" => Action::Trace(data()?),
-        "SCMP_ACT_LOG" => Action::Log,
-        "SCMP_ACT_NOTIFY" => {
-            return Err("action \"SCMP_ACT_NOTIFY\" is not supported (no seccomp agent)".into());
-        }
-        other => return Err(format!("unknown action \"{other}\"")),
-    })
-}
-
-fn compare(a: &Arg<'_>) -> std::result::Result<ArgCmp, String> {
-    let arg = u8::try_from(a.index)
-        .ok()
-        .filter(|&i| i < 6)
-        .ok_or_else(|| format!("argument index {} is out of range (0 to 5)", a.index))?;
-    // MASKED_EQ: `value` is the mask, `valueTwo` what the masked argument must equal.
-    let (op, value) = match &*a.op {
-        "SCMP_CMP_EQ" => (Op::Eq, a.value),
-        "SCMP_CMP_NE" => (Op::Ne, a.value),
-        "SCMP_CMP_LT" => (Op::Lt, a.value),
-        "SCMP_CMP_LE" => (Op::Le, a.value),
-        "SCMP_CMP_GT" => (Op::Gt, a.value),
-        "SCMP_CMP_GE" => (Op::Ge, a.value),
-        "SCMP_CMP_MASKED_EQ" => (Op::MaskedEq(a.value), a.value_two),
-        other => return Err(format!("unknown operator \"{other}\"")),
-    };
-    Ok(ArgCmp { arg, op, value })
 }
 
 /// `4.8`, `5.10.0`, `6.18.0-1-amd64`: (major, minor, patch).
@@ -209,31 +151,41 @@ fn when(c: Cond) -> std::result::Result<When, String> {
     Ok(When { caps: c.caps.unwrap_or_default(), arches: c.arches.unwrap_or_default(), min_kernel })
 }
 
-fn check_arch(a: &str) -> std::result::Result<(), String> {
-    if ARCHES.contains(&a) { Ok(()) } else { Err(format!("unknown architecture \"{a}\"")) }
+/// The errno an action keeps: ERRNO's and TRACE's; the others ignore it (Docker too).
+fn errno_for(action: &str, errno: Option<u32>) -> Option<u32> {
+    errno.filter(|_| oci::takes_errno(action))
 }
 
-impl Profile {
+impl<'a> Profile<'a> {
     /// Parse and check a profile; the error is one line naming the problem.
-    pub fn parse(json: &str) -> Result<Profile> {
+    pub fn parse(json: &'a str) -> Result<Profile<'a>> {
         Profile::parse_file(json).map_err(Error::invalid)
     }
 
-    fn parse_file(json: &str) -> std::result::Result<Profile, String> {
-        let f: File<'_> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    fn parse_file(json: &'a str) -> std::result::Result<Profile<'a>, String> {
+        let f: File<'a> = serde_json::from_str(json).map_err(|e| e.to_string())?;
         if !f.architectures.is_empty() && !f.arch_map.is_empty() {
             return Err("\"architectures\" and \"archMap\" are both set: use one".into());
         }
         for a in &f.architectures {
-            check_arch(a)?;
+            oci::check_arch(a)?;
         }
-        for m in &f.arch_map {
-            check_arch(&m.architecture)?;
+        let mut architectures = f.architectures;
+        for m in f.arch_map {
+            oci::check_arch(&m.architecture)?;
             for a in m.sub_architectures.iter().flatten() {
-                check_arch(a)?;
+                oci::check_arch(a)?;
+            }
+            // Docker keeps the entry of the host's architecture only.
+            if m.architecture == NATIVE_SCMP_ARCH {
+                architectures.push(m.architecture);
+                architectures.extend(m.sub_architectures.into_iter().flatten());
             }
         }
-        let default = action(&f.default_action, f.default_errno_ret)?;
+        let default = oci::action(&f.default_action, f.default_errno_ret)?;
+        if default == Action::Notify {
+            return Err("action \"SCMP_ACT_NOTIFY\" is not supported as the default action".into());
+        }
         let mut entries = Vec::with_capacity(f.syscalls.len());
         for e in f.syscalls {
             let names = match e.name {
@@ -243,24 +195,38 @@ impl Profile {
                 Some(n) => vec![n],
                 None => e.names,
             };
+            let args = e.args.unwrap_or_default();
             let rule = Rule {
-                when: e
-                    .args
-                    .unwrap_or_default()
-                    .iter()
-                    .map(compare)
-                    .collect::<std::result::Result<_, _>>()?,
-                action: action(&e.action, e.errno_ret)?,
+                when: args.iter().map(oci::compare).collect::<std::result::Result<_, _>>()?,
+                action: oci::action(&e.action, e.errno_ret)?,
             };
             // Names of other architectures' syscalls have no number here.
             let numbers = names.iter().filter_map(|n| x86_64::number(n)).collect();
-            entries.push(Checked { numbers, rule, includes: when(e.includes)?, excludes: when(e.excludes)? });
+            entries.push(Checked {
+                names,
+                numbers,
+                errno_ret: errno_for(&e.action, e.errno_ret),
+                action: e.action,
+                args,
+                rule,
+                includes: when(e.includes)?,
+                excludes: when(e.excludes)?,
+            });
         }
-        Ok(Profile { default, entries })
+        Ok(Profile {
+            default,
+            default_errno_ret: errno_for(&f.default_action, f.default_errno_ret),
+            default_action: f.default_action,
+            architectures,
+            flags: f.flags,
+            listener_path: f.listener_path,
+            listener_metadata: f.listener_metadata,
+            entries,
+        })
     }
 
-    /// The rules that apply to a container holding `caps` on this host.
-    pub fn filter(&self, caps: &[u32]) -> Result<Filter> {
+    /// The entries that apply to a container holding `caps` on this host, in order.
+    fn applicable(&self, caps: &[u32]) -> Result<Vec<&Checked<'a>>> {
         let held: Vec<&str> = caps.iter().filter_map(|&c| caps::name(c)).collect();
         let mut kernel = None;
         let mut kernel_at_least = |v: (u32, u32, u32)| -> Result<bool> {
@@ -270,7 +236,7 @@ impl Profile {
             };
             Ok(k >= v)
         };
-        let mut f = Filter::new(self.default);
+        let mut out = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
             let (inc, exc) = (&e.includes, &e.excludes);
             let excluded = exc.arches.iter().any(|a| a == NATIVE_ARCH)
@@ -285,8 +251,21 @@ impl Profile {
                     Some(v) => kernel_at_least(v)?,
                     None => true,
                 };
-            if excluded || !included {
-                continue;
+            if included && !excluded {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rules that apply to a container holding `caps` on this host.
+    pub fn filter(&self, caps: &[u32]) -> Result<Filter> {
+        let mut f = Filter::new(self.default);
+        for e in self.applicable(caps)? {
+            if e.rule.action == Action::Notify {
+                return Err(Error::invalid(
+                    "action \"SCMP_ACT_NOTIFY\" is not supported here: it needs a seccomp agent (an OCI spec's listenerPath)",
+                ));
             }
             for &nr in &e.numbers {
                 f.add(nr, e.rule.clone());
@@ -298,6 +277,34 @@ impl Profile {
             f.enosys_above(last);
         }
         Ok(f)
+    }
+
+    /// What Docker and Podman put in the OCI spec for a container holding
+    /// `caps` on this host: the entries that apply, conditions dropped, names
+    /// as written (the runtime skips other architectures'), `archMap`
+    /// resolved to this host's `architectures`.
+    pub fn resolve(&self, caps: &[u32]) -> Result<LinuxSeccomp> {
+        let syscalls = self
+            .applicable(caps)?
+            .into_iter()
+            .map(|e| LinuxSyscall {
+                names: e.names.iter().map(|n| n.to_string()).collect(),
+                action: e.action.to_string(),
+                errno_ret: e.errno_ret,
+                args: e.args.clone(),
+                extra: Default::default(),
+            })
+            .collect();
+        Ok(LinuxSeccomp {
+            default_action: self.default_action.to_string(),
+            default_errno_ret: self.default_errno_ret,
+            architectures: self.architectures.iter().map(|a| a.to_string()).collect(),
+            flags: self.flags.clone(),
+            listener_path: self.listener_path.clone(),
+            listener_metadata: self.listener_metadata.clone(),
+            syscalls,
+            extra: Default::default(),
+        })
     }
 }
 
