@@ -13,7 +13,7 @@ const SCRIPT: &str = r#"
 let mode = ARGS[0];
 let name = ARGS[1];
 if mode == "create" {
-    cgroup::create(name, #{ memory: 33554432, pids: 50, devices: ["c 1:3 rwm"] });
+    cgroup::create(name, cgroup::resources(#{ memory: 33554432, pids: 50, devices: ["c 1:3 rwm"] }));
     cgroup::add(name, parse_int(ARGS[2]));
     cgroup::update(name, #{
         devices: [

@@ -262,7 +262,7 @@ fn repl_multiline_completion_errors_interrupt_and_history() {
     assert!(out.contains("a: \"x\""), "maps pretty-printed: {out}");
     assert!(out.contains("interrupted"), "Ctrl-C stopped the loop: {out}");
     assert!(out.contains("still here 42"), "the REPL survived error and Ctrl-C, kept variables: {out}");
-    assert!(out.contains("cgroup::create(name: string, limits: map)"), ":help cgroup: {out}");
+    assert!(out.contains("cgroup::create(name: string, resources: map)"), ":help cgroup: {out}");
 
     // History is kept across sessions: Up-arrow recalls the last line.
     let history = std::fs::read_to_string(home.path().join(".mydocker_history")).unwrap_or_default();

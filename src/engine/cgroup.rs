@@ -35,23 +35,24 @@ mod api {
     }
 
     /// Create cgroup `name` (e.g. "mydocker/ID") in every hierarchy and apply
-    /// `limits`: `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids,
-    /// devices: ["c 1:3 rwm"]}` (devices: everything else denied).
+    /// `resources`, an OCI `linux.resources` map (`#{memory: #{limit}, cpu:
+    /// #{shares, quota, period, cpus, mems}, pids: #{limit}, devices:
+    /// [#{allow, type, major, minor, access}], ...}`; devices in order, the
+    /// last matching rule wins, everything unmatched denied).
     #[rhai_fn(return_raw)]
-    pub fn create(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
+    pub fn create(ctx: NativeCallContext, name: &str, resources: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let r = super::limits(limits)?;
+            let r = super::resources(resources)?;
             with_host(|cg| rt(cg.create(name, &r)))
         })
     }
 
-    /// Change the Docker-style limits (as `create` takes them) of an existing cgroup.
+    /// Docker-style limits as the OCI `linux.resources` map `create` takes:
+    /// `#{memory: bytes, cpus: 0.5, cpu_shares, cpuset_cpus: "0-1", pids,
+    /// devices: ["c 1:3 rwm"]}` (devices: everything else denied).
     #[rhai_fn(return_raw)]
-    pub fn apply(ctx: NativeCallContext, name: &str, limits: Map) -> RhaiResult<()> {
-        at(&ctx, || {
-            let r = super::limits(limits)?;
-            with_host(|cg| rt(cg.update(name, &r)))
-        })
+    pub fn resources(ctx: NativeCallContext, limits: Map) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&super::limits(limits)?))
     }
 
     /// Apply an OCI `linux.resources` map (`#{memory: #{limit}, cpu: #{shares,

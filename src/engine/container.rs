@@ -143,23 +143,9 @@ mod api {
     pub fn seccomp_profile(ctx: NativeCallContext, path: &str, caps: Array) -> RhaiResult<String> {
         at(&ctx, || {
             let text = rt(std::fs::read_to_string(path).ctx(|| "cannot read"))?;
-            rt(seccomp::program(Some(&text), &cap_numbers(&caps)?))?;
+            let resolved = rt(seccomp::resolve_docker(Some(&text), &cap_numbers(&caps)?))?;
+            rt(seccomp::compile_oci(&resolved))?;
             Ok(text)
-        })
-    }
-
-    /// The spec's `linux.seccomp` for a container holding `caps` (names)
-    /// under a profile in Docker's format: `profile` is its text, or `()` for
-    /// the default one (stdlib/seccomp/default.json).
-    #[rhai_fn(return_raw)]
-    pub fn seccomp_spec(ctx: NativeCallContext, profile: Dynamic, caps: Array) -> RhaiResult<Dynamic> {
-        at(&ctx, || {
-            let _ = cap_numbers(&caps)?;
-            let text =
-                if profile.is_unit() { seccomp::DEFAULT_PROFILE.to_string() } else { profile.to_string() };
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("seccomp profile: {e}"))?;
-            crate::engine::to_dyn(&v)
         })
     }
 

@@ -27,7 +27,7 @@ mod api {
     use super::*;
 
     /// The OCI `linux.seccomp` map for a container holding capabilities
-    /// `caps` (numbers, as `container::capabilities` gives them), from a
+    /// `caps` (names, as `container::capabilities` gives them, or numbers), from a
     /// profile in Docker's JSON format (its text; `()` for the default), as
     /// Docker and Podman build a spec: the entries that apply to those caps
     /// on this host, archMap resolved to `architectures`.
@@ -35,7 +35,13 @@ mod api {
     pub fn resolve(ctx: NativeCallContext, profile: Dynamic, caps: Array) -> RhaiResult<Dynamic> {
         at(&ctx, || {
             let text = if profile.is_unit() { None } else { Some(profile.to_string()) };
-            let caps: Vec<u32> = caps.iter().filter_map(|c| c.as_int().ok()).map(|c| c as u32).collect();
+            let caps: Vec<u32> = caps
+                .iter()
+                .map(|c| match c.as_int() {
+                    Ok(n) => Ok(n as u32),
+                    Err(_) => rt(crate::runtime::caps::parse(&c.to_string())),
+                })
+                .collect::<RhaiResult<_>>()?;
             let spec = rt(seccomp::resolve_docker(text.as_deref(), &caps))?;
             let json = serde_json::to_value(&spec).map_err(|e| to_rhai(Error::invalid(e.to_string())))?;
             Ok(json_to_dyn(as_rhai_ints(json)))

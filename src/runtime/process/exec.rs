@@ -52,12 +52,12 @@ pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     }
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
     let mut ch = Channels::open(&spec.launch)?;
-    let filter = seccomp_program(spec.seccomp.as_ref(), &spec.process)?;
-    let mut child = ch.child_setup(&spec.process, &spec.launch, Enter::Joined, filter.as_deref());
+    let filter = seccomp_program(spec.seccomp.as_ref())?;
+    let mut child = ch.child_setup(&spec.process, &spec.launch, Enter::Joined, filter.as_ref());
     child.die_with_parent = !spec.detach;
     let mut c = clone_foreground(ch, || spawn_joined(&mut child, pidfd.as_raw_fd()))?;
     let sock = c.sock.take().ok_or_else(|| Error::os("no sync socket"))?;
-    match until_ready(&sock, c.pid, None, &spec.launch) {
+    match until_ready(&sock, Vec::new(), c.pid, None, &spec.launch, filter.as_ref()) {
         Ok(pty) => {
             c.sock = Some(sock);
             c.pty_master = pty;

@@ -89,6 +89,18 @@ fn setup_and_exec(c: &ChildSetup) -> Result<std::convert::Infallible> {
     }
     // Found now, so a command that is not there fails `create`, as runc's.
     let candidates = find_command(&p.args[0], &env)?;
+    // A filter whose notifications go to an agent is installed now, while
+    // the creator is there to hand the listener on (as runc does); the
+    // rest of the set-up must then pass it.
+    let mut filter = c.filter;
+    if let Some(plan) = filter
+        && plan.listener.is_some()
+    {
+        if let Some(fd) = seccomp::install_with_flags(&plan.prog, plan.flags)? {
+            message::send_with_fd(c.sock, &Msg::Seccomp, std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        }
+        filter = None;
+    }
     message::send(c.sock, &Msg::Ready);
     wait_for_start(c)?;
     if let Some(spec) = new_root
@@ -110,7 +122,7 @@ fn setup_and_exec(c: &ChildSetup) -> Result<std::convert::Infallible> {
     unsafe {
         libc::umask(p.user.umask.unwrap_or(0o022) as libc::mode_t);
     }
-    confine(p, c.filter, uid, gid)?;
+    confine(p, filter, uid, gid)?;
     // Tests widen the window between entering the container and exec, to show
     // nothing in the container can open this process meanwhile (debug builds only).
     if cfg!(debug_assertions)
@@ -278,12 +290,12 @@ fn enter_workdir(cwd: &str, create: bool) -> Result<()> {
 /// the seccomp filter (installing it needs CAP_SYS_ADMIN or no_new_privs),
 /// then capabilities with the user switched in between (setuid from root
 /// clears the effective set).
-fn confine(p: &spec::Process, filter: Option<&[libc::sock_filter]>, uid: u32, gid: u32) -> Result<()> {
+fn confine(p: &spec::Process, filter: Option<&super::SeccompPlan>, uid: u32, gid: u32) -> Result<()> {
     if p.no_new_privileges && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
         return Err(Error::os(format!("set no_new_privs: {}", Errno::last().desc())));
     }
-    if let Some(prog) = filter {
-        seccomp::install(prog)?;
+    if let Some(plan) = filter {
+        seccomp::install_with_flags(&plan.prog, plan.flags)?;
     }
     let sets = caps::Sets::from_spec(p.capabilities.as_ref())?;
     let groups = &p.user.additional_gids;

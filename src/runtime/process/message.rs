@@ -16,6 +16,9 @@ pub enum Msg {
     Go,
     /// Init → creator, with the terminal's master as the fd.
     Pty,
+    /// Init → creator, with the seccomp listener as the fd: for the agent at
+    /// the spec's `listenerPath`.
+    Seccomp,
     /// Init → creator: set up, waiting for `start`.
     Ready,
     /// Creator → init: exec the command.
@@ -30,6 +33,7 @@ impl Msg {
             Msg::Hooks => "hooks".into(),
             Msg::Go => "go".into(),
             Msg::Pty => "pty".into(),
+            Msg::Seccomp => "seccomp".into(),
             Msg::Ready => "ready".into(),
             Msg::Start => "start".into(),
             Msg::Failed(e) => format!("err {}\t{}", e.kind.as_str(), e.message),
@@ -41,6 +45,7 @@ impl Msg {
             "hooks" => return Msg::Hooks,
             "go" => return Msg::Go,
             "pty" => return Msg::Pty,
+            "seccomp" => return Msg::Seccomp,
             "ready" => return Msg::Ready,
             "start" => return Msg::Start,
             _ => {}

@@ -31,7 +31,7 @@ pub use monitor::{MonitorLog, MonitorSpec, record_exit, run_monitor};
 
 use super::error::{Context, Error, Result};
 use super::spec::{self, Spec};
-use super::{caps, exec_helper, seccomp, tty};
+use super::{exec_helper, seccomp, tty};
 use clone::CgroupJoin;
 use message::Msg;
 use nix::errno::Errno;
@@ -167,7 +167,7 @@ impl Channels {
         process: &'a spec::Process,
         launch: &'a Launch,
         enter: Enter<'a>,
-        filter: Option<&'a [libc::sock_filter]>,
+        filter: Option<&'a SeccompPlan>,
     ) -> ChildSetup<'a> {
         ChildSetup {
             process,
@@ -185,19 +185,23 @@ impl Channels {
     }
 }
 
-/// The seccomp program of a spec, compiled before clone so the child only
-/// installs it. Its rules may depend on the capabilities kept (a Docker
-/// profile's `includes`): those are the bounding set's.
-fn seccomp_program(
-    seccomp: Option<&serde_json::Value>,
-    process: &spec::Process,
-) -> Result<Option<Vec<libc::sock_filter>>> {
-    let Some(profile) = seccomp else { return Ok(None) };
-    let kept = caps::Sets::from_spec(process.capabilities.as_ref())?;
-    let all: Vec<u32> = (0..=caps::LAST).collect();
-    let prog = seccomp::program(Some(&profile.to_string()), kept.bounding.as_deref().unwrap_or(&all))
-        .map_err(|e| Error::new(e.kind, format!("seccomp profile: {}", e.message)))?;
-    Ok(Some(prog))
+/// A spec's `linux.seccomp`, compiled before clone so the child only
+/// installs it; with a `listenerPath`, where its notifications go.
+pub struct SeccompPlan {
+    prog: Vec<libc::sock_filter>,
+    flags: u32,
+    listener: Option<(PathBuf, Option<String>)>,
+}
+
+fn seccomp_program(seccomp: Option<&serde_json::Value>) -> Result<Option<SeccompPlan>> {
+    let Some(v) = seccomp else { return Ok(None) };
+    let s: seccomp::LinuxSeccomp =
+        serde_json::from_value(v.clone()).map_err(|e| Error::invalid(format!("linux.seccomp: {e}")))?;
+    let prog =
+        seccomp::compile_oci(&s).map_err(|e| Error::new(e.kind, format!("linux.seccomp: {}", e.message)))?;
+    let flags = seccomp::install_flags(&s)?;
+    let listener = s.listener_path.as_ref().map(|p| (PathBuf::from(p), s.listener_metadata.clone()));
+    Ok(Some(SeccompPlan { prog, flags, listener }))
 }
 
 /// Create the container's init from `spec` (validated first), as `launch`
@@ -209,7 +213,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     }
     let process = spec.process()?;
     let mut ch = Channels::open(launch)?;
-    let filter = seccomp_program(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()), process)?;
+    let filter = seccomp_program(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
     // Namespaces given by path are opened now, while their paths mean what the caller meant.
     let mut joins = Vec::new();
     for ns in spec.namespaces() {
@@ -229,19 +233,25 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     // A new cgroup namespace is made by the child once it is in its cgroup.
     let flags = spec.new_namespace_flags() & !libc::CLONE_NEWCGROUP;
     let enter = Enter::NewRoot { spec, ns_joins: &ns_joins };
-    let mut child = ch.child_setup(process, launch, enter, filter.as_deref());
+    let mut child = ch.child_setup(process, launch, enter, filter.as_ref());
     // A foreground container must not outlive the mydocker that relays it.
     child.die_with_parent = launch.monitor.is_none() && launch.start_fifo.is_none();
+    let mut pending = Vec::new();
     let (pid, monitor_pid, parent_sock) = if let Some(mon) = &launch.monitor {
         let monitor_pid = monitor::spawn(&mut child, mon, flags)?;
         // Only the monitor and the init may hold the child's end, or a failed
         // monitor would leave us waiting forever.
         let Channels { parent_sock, child_sock, log, .. } = ch;
         drop((child_sock, log));
-        let pid = match message::recv_msg(&parent_sock)? {
-            Some(Msg::Pid(pid)) => pid,
-            Some(Msg::Failed(e)) => return Err(e),
-            _ => return Err(Error::os("the monitor exited before reporting the container's pid")),
+        // The init starts its set-up at once: its first messages may come
+        // before the monitor's; they are handled once the pid is known.
+        let pid = loop {
+            match message::recv(&parent_sock)? {
+                Some((Msg::Pid(pid), _)) => break pid,
+                Some((Msg::Failed(e), _)) => return Err(e),
+                Some(early) => pending.push(early),
+                None => return Err(Error::os("the monitor exited before reporting the container's pid")),
+            }
         };
         log::info!("container init is pid {pid}, monitor pid {monitor_pid}");
         (pid, monitor_pid, parent_sock)
@@ -254,7 +264,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
         // Foreground: this process is the parent and forwards signals while it waits.
         let mut c = clone_foreground(ch, || clone::clone_child(&child, flags))?;
         let sock = c.sock.take().ok_or_else(|| Error::os("no sync socket"))?;
-        let pty = until_ready(&sock, c.pid, Some(spec), launch);
+        let pty = until_ready(&sock, Vec::new(), c.pid, Some(spec), launch, filter.as_ref());
         return match pty {
             Ok(pty) => {
                 c.sock = Some(sock);
@@ -268,7 +278,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
         };
     };
     let mut c = Created { pid, monitor_pid, sock: None, pty_master: None, blocked: None };
-    match until_ready(&parent_sock, pid, Some(spec), launch) {
+    match until_ready(&parent_sock, pending, pid, Some(spec), launch, filter.as_ref()) {
         Ok(pty) => {
             c.sock = Some(parent_sock);
             c.pty_master = pty;
@@ -287,10 +297,22 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
 /// The creator's side of the set-up: run the runtime's hooks when asked,
 /// take the terminal, until the init is ready. Returns the terminal's master
 /// when the caller relays it itself.
-fn until_ready(sock: &OwnedFd, pid: i32, spec: Option<&Spec>, launch: &Launch) -> Result<Option<OwnedFd>> {
+fn until_ready(
+    sock: &OwnedFd,
+    pending: Vec<(Msg, Option<OwnedFd>)>,
+    pid: i32,
+    spec: Option<&Spec>,
+    launch: &Launch,
+    filter: Option<&SeccompPlan>,
+) -> Result<Option<OwnedFd>> {
     let mut pty = None;
+    let mut pending = pending.into_iter();
     loop {
-        match message::recv(sock)? {
+        let next = match pending.next() {
+            Some(m) => Some(m),
+            None => message::recv(sock)?,
+        };
+        match next {
             None => return Err(Error::os("the container's init exited during set-up")),
             Some((Msg::Ready, _)) => return Ok(pty),
             Some((Msg::Hooks, _)) => {
@@ -310,6 +332,18 @@ fn until_ready(sock: &OwnedFd, pid: i32, spec: Option<&Spec>, launch: &Launch) -
                     pty = Some(fd);
                 }
             },
+            Some((Msg::Seccomp, Some(fd))) => {
+                if let Some((path, metadata)) = filter.and_then(|f| f.listener.as_ref()) {
+                    let state = seccomp::ContainerProcessState {
+                        oci_version: "1.0.2".into(),
+                        fds: vec!["seccompFd".into()],
+                        pid,
+                        metadata: metadata.clone(),
+                        state: serde_json::json!({"ociVersion": "1.0.2", "id": launch.id, "status": "creating", "pid": pid, "bundle": launch.bundle}),
+                    };
+                    seccomp::send_to_agent(path, &state, std::os::fd::AsFd::as_fd(&fd))?;
+                }
+            }
             Some((Msg::Failed(e), _)) => return Err(e),
             Some((m, _)) => return Err(Error::os(format!("unexpected message from the init: {m:?}"))),
         }
@@ -437,7 +471,7 @@ struct ChildSetup<'a> {
     process: &'a spec::Process,
     launch: &'a Launch,
     enter: Enter<'a>,
-    filter: Option<&'a [libc::sock_filter]>,
+    filter: Option<&'a SeccompPlan>,
     die_with_parent: bool,
     cgroup: CgroupJoin,
     sock: RawFd,

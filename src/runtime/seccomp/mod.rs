@@ -19,20 +19,14 @@
 //! spec filters each ABI its `architectures` list by name, as libseccomp does,
 //! and kills the calling thread for the others (libseccomp's bad-arch action).
 
-// Until the OCI init (issue 11) compiles specs, only tests and `seccomp::resolve` use these.
-#[allow(dead_code)]
 mod i386;
-#[allow(dead_code)]
 pub mod oci;
 mod profile;
-#[allow(dead_code)]
 mod x32;
 mod x86_64;
 
-#[allow(unused_imports)]
 pub use oci::{
-    ContainerProcessState, LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, compile_oci, install_flags,
-    resolve_docker, send_to_agent,
+    ContainerProcessState, LinuxSeccomp, compile_oci, install_flags, resolve_docker, send_to_agent,
 };
 pub use profile::{DEFAULT_PROFILE, Profile};
 
@@ -76,6 +70,7 @@ impl Action {
     }
 
     /// Does the syscall run (perhaps logged)?
+    #[cfg(test)]
     fn runs(self) -> bool {
         matches!(self, Action::Allow | Action::Log)
     }
@@ -297,6 +292,7 @@ impl Filter {
     }
 
     /// What another ABI (i386, x32) gets: never allowed.
+    #[cfg(test)]
     fn other_abi(&self) -> Action {
         if self.default.runs() { Action::Errno(libc::EPERM as u16) } else { self.default }
     }
@@ -331,6 +327,7 @@ impl Filter {
     /// The BPF program for the x86_64 ABI alone (other ABIs are refused, see
     /// `other_abi`); an error if it exceeds the kernel's 4096 instructions or
     /// a rule is too long for BPF's 8-bit jumps.
+    #[cfg(test)]
     pub fn compile(&self) -> Result<Vec<sock_filter>> {
         assemble(self, None, None, self.other_abi())
     }
@@ -486,6 +483,7 @@ impl Filters {
 /// The program for a container holding capabilities `caps` (numbers as in
 /// `caps::NAMES`) under `profile` (Docker's JSON format; `None`: the
 /// embedded default). Build it before forking.
+#[cfg(test)]
 pub fn program(profile: Option<&str>, caps: &[u32]) -> Result<Vec<sock_filter>> {
     Profile::parse(profile.unwrap_or(DEFAULT_PROFILE))?.filter(caps)?.compile()
 }
@@ -498,6 +496,7 @@ pub fn program(profile: Option<&str>, caps: &[u32]) -> Result<Vec<sock_filter>> 
 /// install the filter before `caps::apply` drops it (the profile allows the
 /// capset and prctl calls that follow). Everything the child does after this
 /// must pass the filter, so install it as late as possible before execve.
+#[cfg(test)]
 pub fn install(prog: &[sock_filter]) -> Result<()> {
     install_with_flags(prog, 0).map(drop)
 }
