@@ -54,8 +54,9 @@ mod api {
     /// it writes `log` from a pipe and rotates it), `start_fifo` (the OCI CLI:
     /// `start_fifo` starts it, from another process), `console_socket` (the
     /// OCI CLI: where the terminal's master goes), `preserve_fds`. Returns once
-    /// the init has set up its root, terminal and working directory and waits
-    /// for `start`; a command not in PATH fails here (kind `command_not_found`).
+    /// the init is cloned; it sets up its root, terminal and working directory
+    /// meanwhile: `ready` waits for that (a command not in PATH fails there,
+    /// kind `command_not_found`), and `start` does first.
     #[rhai_fn(return_raw)]
     pub fn create(ctx: NativeCallContext, spec: Map, launch: Map) -> RhaiResult<Handle> {
         at(&ctx, || {
@@ -173,7 +174,16 @@ mod api {
         c.0.borrow().monitor_pid as i64
     }
 
-    /// Release the init to set up its root and exec its command. Fails with
+    /// Wait until a created process has set up (root, terminal, working
+    /// directory; the command found) and waits for `start`; `start` does this
+    /// first, so a caller may do its own work meanwhile. Throws what failed
+    /// (e.g. kind `command_not_found`), the process then killed.
+    #[rhai_fn(return_raw)]
+    pub fn ready(ctx: NativeCallContext, c: Handle) -> RhaiResult<()> {
+        at(&ctx, || rt(process::ready(&mut c.0.borrow_mut())))
+    }
+
+    /// Release the process (once `ready`) to exec its command. Fails with
     /// kind `command_not_found`, `not_executable` or `os`, naming the cause.
     #[rhai_fn(return_raw)]
     pub fn start(ctx: NativeCallContext, c: Handle) -> RhaiResult<()> {

@@ -62,6 +62,10 @@ fn resolve_error(path: &str, e: Errno) -> Error {
 /// `mode` before the umask), and return it opened as a directory. Each level is
 /// made relative to its parent's fd, which was itself resolved in the root.
 pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
+    // Usually it is there already: one lookup instead of one per component.
+    if let Ok(fd) = open_raw(root, path, libc::O_RDONLY | libc::O_DIRECTORY) {
+        return Ok(fd);
+    }
     let mut done = String::new();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
         let parent = open(root, if done.is_empty() { "/" } else { &done }, libc::O_PATH | libc::O_DIRECTORY)?;

@@ -135,6 +135,7 @@ fn make_readonly(path: &str) -> Result<()> {
 fn default_devices(root: BorrowedFd) -> Result<()> {
     const NODES: [(&str, i64, i64); 6] =
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+    let dev = inroot::open(root, "/dev", libc::O_PATH | libc::O_DIRECTORY)?;
     for (name, major, minor) in NODES {
         let d = Device {
             kind: "c".into(),
@@ -145,9 +146,8 @@ fn default_devices(root: BorrowedFd) -> Result<()> {
             uid: None,
             gid: None,
         };
-        make_device(root, &d)?;
+        make_node(dev.as_fd(), name, &d)?;
     }
-    let dev = inroot::open(root, "/dev", libc::O_PATH | libc::O_DIRECTORY)?;
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -175,6 +175,11 @@ fn make_device(root: BorrowedFd, d: &Device) -> Result<()> {
     let (parent, name) =
         d.path.rsplit_once('/').ok_or_else(|| Error::invalid(format!("bad device path {}", d.path)))?;
     let dir = inroot::mkdir_all(root, parent, 0o755)?;
+    make_node(dir.as_fd(), name, d)
+}
+
+/// mknod `name` in `dir` as `d` says.
+fn make_node(dir: BorrowedFd, name: &str, d: &Device) -> Result<()> {
     let kind = match d.kind.as_str() {
         "b" => libc::S_IFBLK,
         "p" => libc::S_IFIFO,
@@ -189,12 +194,19 @@ fn make_device(root: BorrowedFd, d: &Device) -> Result<()> {
             return Err(Error::os(format!("mknod {}: {}", d.path, Errno::last().desc())));
         }
         // mknod is subject to the umask; make the mode and owner exact.
-        let flags = libc::AT_SYMLINK_NOFOLLOW;
-        if libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), mode, 0) < 0
-            || libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), d.uid.unwrap_or(0), d.gid.unwrap_or(0), flags)
-                < 0
-        {
+        if libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), mode, 0) < 0 {
             return Err(Error::os(format!("set the mode of {}: {}", d.path, Errno::last().desc())));
+        }
+        if (d.uid.is_some() || d.gid.is_some())
+            && libc::fchownat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                d.uid.unwrap_or(0),
+                d.gid.unwrap_or(0),
+                libc::AT_SYMLINK_NOFOLLOW,
+            ) < 0
+        {
+            return Err(Error::os(format!("set the owner of {}: {}", d.path, Errno::last().desc())));
         }
     }
     Ok(())

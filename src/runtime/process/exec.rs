@@ -11,7 +11,7 @@
 
 use super::clone::{CLONE_INTO_CGROUP, CloneArgs, clone3, write_zero_at};
 use super::message::{self, Msg};
-use super::{Channels, ChildSetup, Created, Enter, Launch, clone_foreground, seccomp_program, until_ready};
+use super::{Channels, ChildSetup, Created, Enter, Launch, SetUp, clone_foreground, seccomp_program};
 use crate::runtime::error::{Context, Error, Result};
 use crate::runtime::host_process::open_pidfd;
 use crate::runtime::spec;
@@ -45,7 +45,7 @@ pub struct ExecSpec {
     pub detach: bool,
 }
 
-/// Create the process, set up and waiting for `start`.
+/// Create the process; it sets up and waits for `start` (`ready` waits for that).
 pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     if spec.process.args.is_empty() || spec.process.args[0].is_empty() {
         return Err(Error::invalid("no command given"));
@@ -56,18 +56,8 @@ pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
     let mut child = ch.child_setup(&spec.process, &spec.launch, Enter::Joined, filter.as_ref());
     child.die_with_parent = !spec.detach;
     let mut c = clone_foreground(ch, || spawn_joined(&mut child, pidfd.as_raw_fd()))?;
-    let sock = c.sock.take().ok_or_else(|| Error::os("no sync socket"))?;
-    match until_ready(&sock, Vec::new(), c.pid, None, &spec.launch, filter.as_ref()) {
-        Ok(pty) => {
-            c.sock = Some(sock);
-            c.pty_master = pty;
-            Ok(c)
-        }
-        Err(e) => {
-            super::abort(&mut c);
-            Err(e)
-        }
-    }
+    c.setup = Some(SetUp::new(c.pid, None, &spec.launch, filter.as_ref()));
+    Ok(c)
 }
 
 /// The intermediate: returns the final process's pid.

@@ -339,7 +339,9 @@ fn find_command(cmd: &str, env: &[String]) -> Result<Vec<String>> {
         let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
         path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{d}/{cmd}")).collect()
     };
-    let found: Vec<String> = candidates.into_iter().filter(|c| fs::metadata(c).is_ok()).collect();
+    // From the first that exists on: exec tries them in order (one may not be executable).
+    let first = candidates.iter().position(|c| fs::metadata(c).is_ok());
+    let found: Vec<String> = first.map(|i| candidates[i..].to_vec()).unwrap_or_default();
     if found.is_empty() {
         let message = if cmd.contains('/') {
             format!("exec: \"{cmd}\": stat {cmd}: no such file or directory")

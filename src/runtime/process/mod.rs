@@ -90,6 +90,43 @@ pub struct Created {
     pty_master: Option<OwnedFd>,
     /// Signals we blocked for the foreground wait loop, restored when done.
     blocked: Option<SigSet>,
+    /// What is left to do while the process sets up (see `ready`).
+    setup: Option<SetUp>,
+}
+
+/// The creator's part of the set-up, done by `ready`: the runtime's hooks,
+/// the terminal, the seccomp agent. Kept apart from `create` so the caller
+/// can do its own work (write its records) while the init sets up.
+#[derive(Debug, Default)]
+struct SetUp {
+    /// Messages that came before the monitor's pid.
+    pending: Vec<(Msg, Option<OwnedFd>)>,
+    /// The state the hooks read.
+    state: String,
+    /// prestart and createRuntime, run when the init has made its mounts.
+    runtime_hooks: Vec<(&'static str, Vec<spec::Hook>)>,
+    console_socket: Option<PathBuf>,
+    /// The seccomp agent's socket and metadata, and the state it is sent.
+    listener: Option<(PathBuf, Option<String>)>,
+    agent_state: serde_json::Value,
+}
+
+impl SetUp {
+    fn new(pid: i32, spec: Option<&Spec>, launch: &Launch, filter: Option<&SeccompPlan>) -> SetUp {
+        let mut s = SetUp { console_socket: launch.console_socket.clone(), ..Default::default() };
+        if let Some(spec) = spec {
+            s.state = state_json(spec, launch, "creating", pid);
+            if let Some(h) = &spec.hooks {
+                s.runtime_hooks =
+                    vec![("prestart", h.prestart.clone()), ("createRuntime", h.create_runtime.clone())];
+            }
+        }
+        if let Some(l) = filter.and_then(|f| f.listener.clone()) {
+            s.listener = Some(l);
+            s.agent_state = serde_json::json!({"ociVersion": "1.0.2", "id": launch.id, "status": "creating", "pid": pid, "bundle": launch.bundle});
+        }
+        s
+    }
 }
 
 /// Signals the foreground `wait` forwards to the container (plus SIGCHLD and SIGWINCH it handles).
@@ -205,7 +242,8 @@ fn seccomp_program(seccomp: Option<&serde_json::Value>) -> Result<Option<Seccomp
 }
 
 /// Create the container's init from `spec` (validated first), as `launch`
-/// says. Returns once it is set up and waiting for `start`.
+/// says. Returns once it is cloned; it sets up meanwhile: `ready` waits for
+/// that (and `start` does, first).
 pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     spec.validate()?;
     if !spec.namespaces().iter().any(|n| n.kind == "mount" && n.path.is_none()) {
@@ -263,31 +301,38 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     } else {
         // Foreground: this process is the parent and forwards signals while it waits.
         let mut c = clone_foreground(ch, || clone::clone_child(&child, flags))?;
-        let sock = c.sock.take().ok_or_else(|| Error::os("no sync socket"))?;
-        let pty = until_ready(&sock, Vec::new(), c.pid, Some(spec), launch, filter.as_ref());
-        return match pty {
-            Ok(pty) => {
-                c.sock = Some(sock);
-                c.pty_master = pty;
-                Ok(c)
-            }
-            Err(e) => {
-                abort(&mut c);
-                Err(e)
-            }
-        };
+        c.setup = Some(SetUp::new(c.pid, Some(spec), launch, filter.as_ref()));
+        return Ok(c);
     };
-    let mut c = Created { pid, monitor_pid, sock: None, pty_master: None, blocked: None };
-    match until_ready(&parent_sock, pending, pid, Some(spec), launch, filter.as_ref()) {
+    let mut setup = SetUp::new(pid, Some(spec), launch, filter.as_ref());
+    setup.pending = pending;
+    Ok(Created {
+        pid,
+        monitor_pid,
+        sock: Some(parent_sock),
+        pty_master: None,
+        blocked: None,
+        setup: Some(setup),
+    })
+}
+
+/// Wait until the process is set up and waiting for `start`, doing the
+/// creator's part meanwhile (`SetUp`). A failure there kills it.
+pub fn ready(c: &mut Created) -> Result<()> {
+    let Some(setup) = c.setup.take() else { return Ok(()) };
+    let Some(sock) = c.sock.as_ref() else { return Err(Error::invalid("the process was already started")) };
+    match until_ready(sock, setup, c.pid) {
         Ok(pty) => {
-            c.sock = Some(parent_sock);
-            c.pty_master = pty;
-            Ok(c)
+            if pty.is_some() {
+                c.pty_master = pty;
+            }
+            Ok(())
         }
         Err(e) => {
-            abort(&mut c);
-            if monitor_pid == 0 {
-                let _ = waitpid(Pid::from_raw(pid), None);
+            let ours = c.monitor_pid == 0 && c.blocked.is_none();
+            abort(c);
+            if ours {
+                let _ = waitpid(Pid::from_raw(c.pid), None);
             }
             Err(e)
         }
@@ -297,16 +342,9 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
 /// The creator's side of the set-up: run the runtime's hooks when asked,
 /// take the terminal, until the init is ready. Returns the terminal's master
 /// when the caller relays it itself.
-fn until_ready(
-    sock: &OwnedFd,
-    pending: Vec<(Msg, Option<OwnedFd>)>,
-    pid: i32,
-    spec: Option<&Spec>,
-    launch: &Launch,
-    filter: Option<&SeccompPlan>,
-) -> Result<Option<OwnedFd>> {
+fn until_ready(sock: &OwnedFd, setup: SetUp, pid: i32) -> Result<Option<OwnedFd>> {
     let mut pty = None;
-    let mut pending = pending.into_iter();
+    let mut pending = setup.pending.into_iter();
     loop {
         let next = match pending.next() {
             Some(m) => Some(m),
@@ -316,16 +354,12 @@ fn until_ready(
             None => return Err(Error::os("the container's init exited during set-up")),
             Some((Msg::Ready, _)) => return Ok(pty),
             Some((Msg::Hooks, _)) => {
-                if let Some(spec) = spec
-                    && let Some(h) = &spec.hooks
-                {
-                    let state = state_json(spec, launch, "creating", pid);
-                    run_hooks("prestart", &h.prestart, &state)?;
-                    run_hooks("createRuntime", &h.create_runtime, &state)?;
+                for (kind, hooks) in &setup.runtime_hooks {
+                    run_hooks(kind, hooks, &setup.state)?;
                 }
                 message::send(sock.as_raw_fd(), &Msg::Go);
             }
-            Some((Msg::Pty, Some(fd))) => match &launch.console_socket {
+            Some((Msg::Pty, Some(fd))) => match &setup.console_socket {
                 Some(path) => tty::send_to_console_socket(path, fd.as_raw_fd())?,
                 None => {
                     tty::copy_winsize(0, fd.as_raw_fd());
@@ -333,13 +367,13 @@ fn until_ready(
                 }
             },
             Some((Msg::Seccomp, Some(fd))) => {
-                if let Some((path, metadata)) = filter.and_then(|f| f.listener.as_ref()) {
+                if let Some((path, metadata)) = &setup.listener {
                     let state = seccomp::ContainerProcessState {
                         oci_version: "1.0.2".into(),
                         fds: vec!["seccompFd".into()],
                         pid,
                         metadata: metadata.clone(),
-                        state: serde_json::json!({"ociVersion": "1.0.2", "id": launch.id, "status": "creating", "pid": pid, "bundle": launch.bundle}),
+                        state: setup.agent_state.clone(),
                     };
                     seccomp::send_to_agent(path, &state, std::os::fd::AsFd::as_fd(&fd))?;
                 }
@@ -366,11 +400,19 @@ fn clone_foreground(ch: Channels, spawn: impl FnOnce() -> Result<i32>) -> Result
     log::info!("process is pid {pid}");
     let Channels { parent_sock, child_sock, log, .. } = ch;
     drop((child_sock, log));
-    Ok(Created { pid, monitor_pid: 0, sock: Some(parent_sock), pty_master: None, blocked: Some(old) })
+    Ok(Created {
+        pid,
+        monitor_pid: 0,
+        sock: Some(parent_sock),
+        pty_master: None,
+        blocked: Some(old),
+        setup: None,
+    })
 }
 
 /// Release the process to exec; returns once exec succeeded or failed.
 pub fn start(c: &mut Created) -> Result<()> {
+    ready(c)?;
     let sock = c.sock.take().ok_or_else(|| Error::invalid("container already started"))?;
     match nix::unistd::write(&sock, b"start") {
         Ok(_) => {}
