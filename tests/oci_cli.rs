@@ -427,6 +427,29 @@ fn the_terminal_goes_to_the_console_socket() {
     oci.finish();
 }
 
+/// `runc spec`'s capabilities list ambient ones that are not inheritable: the
+/// kernel refuses to raise them, and runc goes on without; so must we.
+#[test]
+fn runc_spec_capabilities_run() {
+    let oci = Oci::new();
+    let runc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/oci/runc-spec.json"))
+            .expect("runc spec"),
+    )
+    .expect("json");
+    let b = oci.bundle("rcaps", &["sh", "-c", "grep CapEff /proc/self/status"], |s| {
+        s["process"]["capabilities"] = runc["process"]["capabilities"].clone();
+    });
+    let out = b.join("out");
+    let pid = oci.create("rcaps", &b, &out);
+    oci.ok(&["start", "rcaps"]);
+    assert_eq!(reap(pid), 0, "{}", std::fs::read_to_string(&out).unwrap_or_default());
+    // AUDIT_WRITE, KILL, NET_BIND_SERVICE.
+    assert!(std::fs::read_to_string(&out).expect("out").contains("0000000020000420"));
+    oci.ok(&["delete", "rcaps"]);
+    oci.finish();
+}
+
 #[test]
 fn version_features_and_list() {
     let oci = Oci::new();
