@@ -51,6 +51,9 @@ pub fn to_rhai(e: Error) -> Box<EvalAltResult> {
     let mut m = Map::new();
     m.insert("kind".into(), e.kind.as_str().into());
     m.insert("message".into(), e.message.into());
+    if let Some(n) = e.errno {
+        m.insert("errno".into(), (n as i64).into());
+    }
     EvalAltResult::ErrorRuntime(m.into(), Position::NONE).into()
 }
 

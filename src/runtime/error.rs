@@ -60,13 +60,20 @@ impl Kind {
 pub struct Error {
     pub kind: Kind,
     pub message: String,
+    /// The OS error behind it, when there is one (scripts see `e.errno`).
+    pub errno: Option<i32>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), errno: None }
+    }
+    /// The same error, carrying the errno that caused it.
+    pub fn with_errno(mut self, errno: i32) -> Self {
+        self.errno = Some(errno);
+        self
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, message)
@@ -94,12 +101,18 @@ pub trait Context<T> {
 
 impl<T> Context<T> for std::io::Result<T> {
     fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|e| Error::os(format!("{}: {}", what().into(), e)))
+        self.map_err(|e| {
+            let err = Error::os(format!("{}: {}", what().into(), e));
+            match e.raw_os_error() {
+                Some(n) => err.with_errno(n),
+                None => err,
+            }
+        })
     }
 }
 
 impl<T> Context<T> for nix::Result<T> {
     fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|e| Error::os(format!("{}: {}", what().into(), e.desc())))
+        self.map_err(|e| Error::os(format!("{}: {}", what().into(), e.desc())).with_errno(e as i32))
     }
 }

@@ -54,7 +54,7 @@ fn resolve_error(path: &str, e: Errno) -> Error {
             Error::invalid(format!("{path}: leads outside the container (through a link it may not follow)"))
         }
         Errno::ENOENT => Error::not_found(format!("{path}: no such file or directory in the container")),
-        e => Error::os(format!("{path}: {}", e.desc())),
+        e => Error::os(format!("{path}: {}", e.desc())).with_errno(e as i32),
     }
 }
 
@@ -75,7 +75,10 @@ pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
         if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), mode) } < 0 {
             match Errno::last() {
                 Errno::EEXIST => {}
-                e => return Err(Error::os(format!("create {done} in the container: {}", e.desc()))),
+                e => {
+                    return Err(Error::os(format!("create {done} in the container: {}", e.desc()))
+                        .with_errno(e as i32));
+                }
             }
         }
     }

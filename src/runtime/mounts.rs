@@ -172,7 +172,7 @@ pub fn apply(root: &Path, ops: &[MountOp], cx: &Context) -> Result<()> {
     let rootfd = rootdir.as_fd();
     for op in ops {
         apply_one(root, rootfd, op, cx)
-            .map_err(|e| Error::new(e.kind, format!("mount on {}: {}", op.destination, e.message)))?;
+            .map_err(|e| Error { message: format!("mount on {}: {}", op.destination, e.message), ..e })?;
     }
     Ok(())
 }
@@ -199,7 +199,9 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
                 f |= MsFlags::MS_REC;
             }
             mount(Some(&source), &inroot::proc_fd_path(target.as_fd()), None::<&str>, f, None::<&str>)
-                .map_err(|e| Error::os(format!("bind {}: {}", source.display(), e.desc())))?;
+                .map_err(|e| {
+                    Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
+                })?;
             let remount = op.flags - MsFlags::MS_REMOUNT;
             if !remount.is_empty() {
                 // The bind's own flags take a second call; flags locked on the
@@ -209,8 +211,9 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
                 let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount;
                 if let Err(e) = mount(None::<&str>, &path, None::<&str>, f, None::<&str>) {
                     let locked = locked_flags(&path);
-                    mount(None::<&str>, &path, None::<&str>, f | locked, None::<&str>)
-                        .map_err(|_| Error::os(format!("remount with {remount:?}: {}", e.desc())))?;
+                    mount(None::<&str>, &path, None::<&str>, f | locked, None::<&str>).map_err(|_| {
+                        Error::os(format!("remount with {remount:?}: {}", e.desc())).with_errno(e as i32)
+                    })?;
                 }
             }
             true
@@ -220,7 +223,7 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
             let data = (!op.data.is_empty()).then_some(op.data.as_str());
             let source = if op.source.is_empty() { fstype.as_str() } else { op.source.as_str() };
             mount(Some(source), &inroot::proc_fd_path(target.as_fd()), Some(fstype.as_str()), op.flags, data)
-                .map_err(|e| Error::os(format!("mount {fstype}: {}", e.desc())))?;
+                .map_err(|e| Error::os(format!("mount {fstype}: {}", e.desc())).with_errno(e as i32))?;
             true
         }
     };
@@ -228,7 +231,7 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
         let fd = inroot::open(rootfd, &op.destination, libc::O_PATH)?;
         for p in &op.propagation {
             mount(None::<&str>, &inroot::proc_fd_path(fd.as_fd()), None::<&str>, *p, None::<&str>)
-                .map_err(|e| Error::os(format!("set propagation: {}", e.desc())))?;
+                .map_err(|e| Error::os(format!("set propagation: {}", e.desc())).with_errno(e as i32))?;
         }
     }
     Ok(())

@@ -36,7 +36,10 @@ impl Msg {
             Msg::Seccomp => "seccomp".into(),
             Msg::Ready => "ready".into(),
             Msg::Start => "start".into(),
-            Msg::Failed(e) => format!("err {}\t{}", e.kind.as_str(), e.message),
+            Msg::Failed(e) => match e.errno {
+                Some(n) => format!("err {}:{n}\t{}", e.kind.as_str(), e.message),
+                None => format!("err {}\t{}", e.kind.as_str(), e.message),
+            },
         }
     }
 
@@ -55,7 +58,13 @@ impl Msg {
         }
         let body = text.strip_prefix("err ").unwrap_or(text);
         Msg::Failed(match body.split_once('\t') {
-            Some((kind, message)) => Error::new(Kind::parse(kind), message),
+            Some((kind, message)) => match kind.split_once(':') {
+                Some((kind, n)) => match n.parse() {
+                    Ok(n) => Error::new(Kind::parse(kind), message).with_errno(n),
+                    Err(_) => Error::new(Kind::parse(kind), message),
+                },
+                None => Error::new(Kind::parse(kind), message),
+            },
             None => Error::os(format!("unexpected message from the container's process: {body}")),
         })
     }
@@ -150,12 +159,19 @@ mod tests {
         )
         .expect("socketpair");
         send(a.as_raw_fd(), &Msg::Failed(Error::new(Kind::CommandNotFound, "x: not found")));
+        send(a.as_raw_fd(), &Msg::Failed(Error::os("mount: busy").with_errno(libc::EBUSY)));
         send(a.as_raw_fd(), &Msg::Pid(42));
         send(a.as_raw_fd(), &Msg::Ready);
         match recv_msg(&b).expect("recv") {
             Some(Msg::Failed(e)) => {
                 assert_eq!(e.kind, Kind::CommandNotFound);
                 assert_eq!(e.message, "x: not found");
+            }
+            m => panic!("{m:?}"),
+        }
+        match recv_msg(&b).expect("recv") {
+            Some(Msg::Failed(e)) => {
+                assert_eq!((e.kind, e.errno), (Kind::Os, Some(libc::EBUSY)), "the errno crosses too")
             }
             m => panic!("{m:?}"),
         }
