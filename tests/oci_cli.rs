@@ -427,6 +427,41 @@ fn the_terminal_goes_to_the_console_socket() {
     oci.finish();
 }
 
+/// A create killed at any step leaves a record that `state` reads and
+/// `delete --force` removes with everything else (the init, its cgroup).
+#[test]
+fn a_crash_at_any_step_of_create_is_cleaned_by_delete_force() {
+    let oci = Oci::new();
+    for (i, point) in ["oci-create:reserved", "oci-create:cgroup", "oci-create:cloned", "oci-create:recorded"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("crash{i}");
+        let b = oci.bundle(&id, &["sleep", "100"], |_| {});
+        oci.ids.borrow_mut().push(id.clone());
+        let st = oci
+            .cmd(&["create", "--bundle", b.to_str().expect("utf8"), &id])
+            .env("MYDOCKER_CRASH_AT", point)
+            .status()
+            .expect("create");
+        assert_eq!(st.code(), None, "{point}: killed");
+        let s = oci.state(&id);
+        assert!(matches!(s["status"].as_str(), Some("creating" | "created" | "stopped")), "{point}: {s}");
+        let procs = format!("/sys/fs/cgroup/pids/mydocker-oci-test/{id}-{}/cgroup.procs", std::process::id());
+        let pids: Vec<i32> = std::fs::read_to_string(&procs)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect();
+        oci.ok(&["delete", "--force", &id]);
+        for pid in pids {
+            reap(pid);
+        }
+        assert!(oci.run(&["state", &id]).stderr.contains("does not exist"), "{point}");
+    }
+    oci.finish();
+}
+
 /// `runc spec`'s capabilities list ambient ones that are not inheritable: the
 /// kernel refuses to raise them, and runc goes on without; so must we.
 #[test]
