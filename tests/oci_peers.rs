@@ -201,11 +201,12 @@ fn ctr_detached_task_exec_with_and_without_tty_kill_delete() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("/dev/pts/"), "exec -t gets a terminal: {out:?}");
 
-    // task ps: the runtime's `ps --format json`, host pids; the init is one.
+    // task ps: the runtime's `ps --format json`, host pids; the init is one
+    // (the loop's `sleep 0.1` may be gone by the time we look).
     let ps = c.ok(&["task", "ps", "d1"]);
     let pids: Vec<i32> =
         ps.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
-    assert!(!pids.is_empty() && pids.iter().all(|p| alive(*p)), "task ps: {ps}");
+    assert!(pids.iter().any(|p| alive(*p)), "task ps: {ps}");
 
     // task kill: SIGTERM by default, as a number to the runtime.
     c.ok(&["task", "kill", "d1"]);

@@ -150,14 +150,15 @@ mod api {
         })
     }
 
-    /// The capabilities a container keeps, Docker's way: the default 14,
-    /// plus `add`, minus `drop` ("ALL" allowed in both; names with or without
-    /// CAP_). Returns kernel names ("CAP_CHOWN"), as a spec lists them.
+    /// The capabilities a container keeps, Docker's way: `base` (e.g.
+    /// `security::default_capabilities()`), plus `add`, minus `drop` ("ALL"
+    /// allowed in both; names with or without CAP_). Returns kernel names
+    /// ("CAP_CHOWN"), as a spec lists them.
     #[rhai_fn(return_raw)]
-    pub fn capabilities(ctx: NativeCallContext, add: Array, drop: Array) -> RhaiResult<Array> {
+    pub fn capabilities(ctx: NativeCallContext, base: Array, add: Array, drop: Array) -> RhaiResult<Array> {
         at(&ctx, || {
             let names = |a: Array| a.into_iter().map(|v| v.to_string()).collect::<Vec<_>>();
-            let keep = rt(caps::resolve(&names(add), &names(drop)))?;
+            let keep = rt(caps::resolve(&names(base), &names(add), &names(drop)))?;
             Ok(keep.into_iter().filter_map(caps::name).map(Dynamic::from).collect())
         })
     }

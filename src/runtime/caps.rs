@@ -88,7 +88,9 @@ pub const PERFMON: u32 = 38;
 #[cfg(test)]
 pub const BPF: u32 = 39;
 
-/// Docker's default capabilities (moby `oci/caps/defaults.go`).
+/// Docker's default capabilities (moby `oci/caps/defaults.go`), for the
+/// tests: the scripts' copy is data, `security::default_capabilities()`.
+#[cfg(test)]
 pub const DOCKER_DEFAULT: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
@@ -130,35 +132,31 @@ fn is_all(name: &str) -> bool {
     name.trim().eq_ignore_ascii_case("ALL")
 }
 
-/// The container's capabilities from `--cap-add` and `--cap-drop`, as Docker
-/// computes them (moby `oci/caps.TweakCapabilities`): adding ALL gives every
-/// capability but the dropped ones; dropping ALL gives exactly the added ones;
-/// otherwise the default set minus drops, plus adds (an add beats a drop).
-/// Sorted, without duplicates.
-pub fn resolve(add: &[String], drop: &[String]) -> Result<Vec<u32>> {
+/// The container's capabilities from a default set `base` and `--cap-add`
+/// and `--cap-drop`, as Docker computes them (moby
+/// `oci/caps.TweakCapabilities`): adding ALL gives every capability but the
+/// dropped ones; dropping ALL gives exactly the added ones; otherwise `base`
+/// minus drops, plus adds (an add beats a drop). Sorted, without duplicates.
+pub fn resolve(base: &[String], add: &[String], drop: &[String]) -> Result<Vec<u32>> {
     // Validate every name first, so a typo fails whichever branch applies.
     let parse_list = |names: &[String]| -> Result<Vec<u32>> {
         names.iter().filter(|n| !is_all(n)).map(|n| parse(n)).collect()
     };
     let adds = parse_list(add)?;
     let drops = parse_list(drop)?;
+    let base = parse_list(base)?;
     let mut caps: Vec<u32> = if add.iter().any(|n| is_all(n)) {
         (0..=LAST).filter(|c| !drops.contains(c)).collect()
     } else if drop.iter().any(|n| is_all(n)) {
         adds
     } else {
-        let mut caps: Vec<u32> = default_set().filter(|c| !drops.contains(c)).collect();
+        let mut caps: Vec<u32> = base.into_iter().filter(|c| !drops.contains(c)).collect();
         caps.extend(adds);
         caps
     };
     caps.sort_unstable();
     caps.dedup();
     Ok(caps)
-}
-
-fn default_set() -> impl Iterator<Item = u32> {
-    // The table is ours, so these names always parse.
-    DOCKER_DEFAULT.iter().filter_map(|n| parse(n).ok())
 }
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -362,6 +360,10 @@ fn cap_label(cap: libc::c_ulong) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dd() -> Vec<String> {
+        DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect()
+    }
     use nix::sys::wait::{WaitStatus, waitpid};
     use nix::unistd::{ForkResult, fork};
 
@@ -423,7 +425,7 @@ mod tests {
 
     #[test]
     fn resolve_default_is_docker_14() {
-        let caps = resolve(&[], &[]).unwrap();
+        let caps = resolve(&dd(), &[], &[]).unwrap();
         assert_eq!(caps.len(), 14);
         assert_eq!(sorted(names(&caps)), sorted(DOCKER_DEFAULT.to_vec()));
         assert!(!caps.contains(&SYS_ADMIN));
@@ -433,36 +435,40 @@ mod tests {
     #[test]
     fn resolve_add_and_drop() {
         let caps =
-            resolve(&strings(&["NET_ADMIN", "cap_sys_ptrace"]), &strings(&["MKNOD", "CAP_NET_RAW"])).unwrap();
+            resolve(&dd(), &strings(&["NET_ADMIN", "cap_sys_ptrace"]), &strings(&["MKNOD", "CAP_NET_RAW"]))
+                .unwrap();
         assert_eq!(caps.len(), 14);
         assert!(caps.contains(&12) && caps.contains(&SYS_PTRACE));
         assert!(!caps.contains(&parse("MKNOD").unwrap()) && !caps.contains(&parse("NET_RAW").unwrap()));
         // Adding one already present and dropping one absent change nothing.
         assert_eq!(
-            resolve(&strings(&["CHOWN"]), &strings(&["SYS_ADMIN"])).unwrap(),
-            resolve(&[], &[]).unwrap()
+            resolve(&dd(), &strings(&["CHOWN"]), &strings(&["SYS_ADMIN"])).unwrap(),
+            resolve(&dd(), &[], &[]).unwrap()
         );
         // Docker drops first, then adds: the add wins.
-        assert!(resolve(&strings(&["KILL"]), &strings(&["KILL"])).unwrap().contains(&5));
+        assert!(resolve(&dd(), &strings(&["KILL"]), &strings(&["KILL"])).unwrap().contains(&5));
     }
 
     #[test]
     fn resolve_all() {
-        let all = resolve(&strings(&["ALL"]), &[]).unwrap();
+        let all = resolve(&dd(), &strings(&["ALL"]), &[]).unwrap();
         assert_eq!(all, (0..=LAST).collect::<Vec<_>>());
-        let all_but = resolve(&strings(&["all"]), &strings(&["SYS_ADMIN"])).unwrap();
+        let all_but = resolve(&dd(), &strings(&["all"]), &strings(&["SYS_ADMIN"])).unwrap();
         assert_eq!(all_but.len(), 40);
         assert!(!all_but.contains(&SYS_ADMIN));
-        assert_eq!(resolve(&[], &strings(&["ALL"])).unwrap(), Vec::<u32>::new());
-        assert_eq!(resolve(&strings(&["NET_ADMIN", "CHOWN"]), &strings(&["ALL"])).unwrap(), vec![0, 12]);
+        assert_eq!(resolve(&dd(), &[], &strings(&["ALL"])).unwrap(), Vec::<u32>::new());
+        assert_eq!(
+            resolve(&dd(), &strings(&["NET_ADMIN", "CHOWN"]), &strings(&["ALL"])).unwrap(),
+            vec![0, 12]
+        );
         // As in Docker, adding ALL wins over dropping ALL.
-        assert_eq!(resolve(&strings(&["ALL"]), &strings(&["ALL"])).unwrap().len(), 41);
+        assert_eq!(resolve(&dd(), &strings(&["ALL"]), &strings(&["ALL"])).unwrap().len(), 41);
     }
 
     #[test]
     fn resolve_rejects_unknown() {
         for (add, drop) in [(vec!["FOO"], vec![]), (vec![], vec!["CAP_BAR"]), (vec!["ALL"], vec!["NOPE"])] {
-            let e = resolve(&strings(&add), &strings(&drop)).unwrap_err();
+            let e = resolve(&dd(), &strings(&add), &strings(&drop)).unwrap_err();
             assert_eq!(e.kind, super::super::error::Kind::Invalid);
             assert!(e.message.starts_with("unknown capability \""), "{}", e.message);
         }
@@ -554,7 +560,7 @@ mod tests {
         if !is_root() {
             return;
         }
-        let default = resolve(&[], &[]).unwrap();
+        let default = resolve(&dd(), &[], &[]).unwrap();
         let mask = default.iter().fold(0u64, |m, &c| m | 1 << c);
         apply_in_child(&default, mask);
         apply_in_child(&[], 0);
@@ -567,7 +573,7 @@ mod tests {
         }
         // Everything we hold (a sandbox may withhold some capabilities from us).
         let held = permitted().unwrap() & ((1u64 << (kernel_last_cap().min(LAST) + 1)) - 1);
-        apply_in_child(&resolve(&strings(&["ALL"]), &[]).unwrap(), held);
+        apply_in_child(&resolve(&dd(), &strings(&["ALL"]), &[]).unwrap(), held);
     }
 
     #[test]

@@ -590,7 +590,8 @@ mod tests {
     }
 
     fn default_caps() -> Vec<u32> {
-        caps::resolve(&[], &[]).unwrap()
+        caps::resolve(&caps::DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &[], &[])
+            .unwrap()
     }
 
     fn all_caps() -> Vec<u32> {
