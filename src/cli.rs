@@ -13,7 +13,8 @@ use std::path::PathBuf;
     about = "A small container runtime whose every command is a Rhai script",
     disable_help_subcommand = true,
     after_help = "Run `mydocker` with no arguments (or `mydocker repl`) for an interactive shell.\n\
-                  `mydocker SCRIPT.rhai [ARGS...]` runs a script; `mydocker NAME` runs NAME.rhai from the script path."
+                  `mydocker SCRIPT.rhai [ARGS...]` runs a script; `mydocker NAME` runs NAME.rhai from the script path.\n\
+                  `mydocker oci VERB` (or the binary called as mydocker-runc) is the OCI runtime for Podman and containerd."
 )]
 pub struct Cli {
     /// State directory for containers
