@@ -77,6 +77,9 @@ pub struct RunOpts {
     #[arg(long, action = clap::ArgAction::Help)]
     #[serde(skip)]
     pub help: Option<bool>,
+    /// Overwrite the image's ENTRYPOINT ("" clears it)
+    #[arg(long)]
+    pub entrypoint: Option<String>,
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,

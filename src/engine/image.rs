@@ -31,6 +31,14 @@ mod api {
     }
 
     /// Does image `name` contain command `cmd` (a path, or in its bin dirs)?
+    /// The image's config (Entrypoint, Cmd, Env, WorkingDir, User,
+    /// StopSignal, Labels…, as the OCI image config's `config` has them);
+    /// `#{}` for an image without one.
+    #[rhai_fn(return_raw)]
+    pub fn config(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(store().config(name))?))
+    }
+
     pub fn has_command(name: &str, cmd: &str) -> bool {
         store().has_command(name, cmd)
     }

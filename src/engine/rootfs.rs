@@ -6,15 +6,27 @@ use rhai::Map;
 use rhai::plugin::*;
 use std::path::Path;
 
+/// A lower dir given as a path, or an array of them.
+fn lowers(lower: Dynamic) -> RhaiResult<Vec<std::path::PathBuf>> {
+    if lower.is_array() {
+        let a = lower.into_array().map_err(|_| "mount_overlay: lower must be a path or an array of paths")?;
+        Ok(a.into_iter().map(|p| std::path::PathBuf::from(p.to_string())).collect())
+    } else {
+        Ok(vec![std::path::PathBuf::from(lower.to_string())])
+    }
+}
+
 #[export_module]
 mod api {
     use super::*;
 
-    /// Create upper/work/merged for container `id` and mount an overlay of the
-    /// image root `lower` on merged. Returns `#{dir, lower, upper, work, merged}`.
+    /// Create upper/work/merged for container `id` and mount an overlay of
+    /// `lower` on merged: an image's root dir, or its layers' dirs (an array,
+    /// top first, as `image::layers` gives them). Returns `#{dir, lower,
+    /// upper, work, merged}`.
     #[rhai_fn(return_raw)]
-    pub fn mount_overlay(ctx: NativeCallContext, id: &str, lower: &str) -> RhaiResult<Dynamic> {
-        at(&ctx, || to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower), false))?))
+    pub fn mount_overlay(ctx: NativeCallContext, id: &str, lower: Dynamic) -> RhaiResult<Dynamic> {
+        at(&ctx, || to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, &lowers(lower)?, false))?))
     }
 
     /// As `mount_overlay(id, lower)`, with options: `#{volatile: true}` mounts
@@ -25,7 +37,7 @@ mod api {
     pub fn mount_overlay_with(
         ctx: NativeCallContext,
         id: &str,
-        lower: &str,
+        lower: Dynamic,
         options: Map,
     ) -> RhaiResult<Dynamic> {
         at(&ctx, || {
@@ -33,7 +45,7 @@ mod api {
                 None => false,
                 Some(v) => v.as_bool().map_err(|_| "mount_overlay: volatile must be true or false")?,
             };
-            to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, Path::new(lower), volatile))?)
+            to_dyn(&rt(rootfs::mount_overlay(&context().data_root, id, &lowers(lower)?, volatile))?)
         })
     }
 

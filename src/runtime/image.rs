@@ -64,6 +64,18 @@ impl ImageStore {
         }
     }
 
+    /// The image's config (OCI image config's `config`: Entrypoint, Cmd,
+    /// Env, WorkingDir, User, StopSignal…); empty for an image without one
+    /// (a rootfs built or imported here).
+    pub fn config(&self, name: &str) -> Result<Value> {
+        let dir = self.image_dir(name)?;
+        let meta: Value = serde_json::from_slice(
+            &fs::read(dir.join("image.json")).ctx(|| format!("no such image: {name}"))?,
+        )
+        .map_err(|e| Error::invalid(format!("image {name}: bad image.json: {e}")))?;
+        Ok(meta.get("config").and_then(|c| c.get("config")).cloned().unwrap_or_else(|| json!({})))
+    }
+
     pub fn exists(&self, name: &str) -> bool {
         self.rootfs(name).is_ok()
     }

@@ -1,6 +1,11 @@
 //! The host side of a container's root filesystem: an overlay per container —
-//! the image as the read-only lower dir, and `upper`, `work`, `merged` under
-//! `<data-root>/containers/<id>/`. What the init does inside it is `rootfs.rs`.
+//! the image's layers as the read-only lower dirs, and `upper`, `work`,
+//! `merged` under `<data-root>/containers/<id>/`. What the init does inside
+//! it is `rootfs.rs`.
+//!
+//! The overlay is made with the new mount API, one `lowerdir+` per layer
+//! (Linux 6.8): no limit on the number of layers, where the one-page options
+//! string of mount(2) holds some 50 long paths. Older kernels get mount(2).
 
 use super::error::{Context, Error, Result};
 use nix::errno::Errno;
@@ -14,7 +19,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize)]
 pub struct Layer {
     pub dir: PathBuf,
-    pub lower: PathBuf,
+    /// The lower dirs, top first.
+    pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
@@ -25,11 +31,15 @@ pub fn layer_dir(data_root: &Path, id: &str) -> PathBuf {
     data_root.join("containers").join(id)
 }
 
-/// Create the container's upper/work/merged dirs and mount the overlay on `merged`.
-pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: bool) -> Result<Layer> {
+/// Create the container's upper/work/merged dirs and mount the overlay of
+/// `lowers` (top first) on `merged`.
+pub fn mount_overlay(data_root: &Path, id: &str, lowers: &[PathBuf], volatile: bool) -> Result<Layer> {
+    if lowers.is_empty() {
+        return Err(Error::invalid("an overlay needs at least one lower dir"));
+    }
     let dir = layer_dir(data_root, id);
     let layer = Layer {
-        lower: image_rootfs.to_path_buf(),
+        lower: lowers.to_vec(),
         upper: dir.join("upper"),
         work: dir.join("work"),
         merged: dir.join("merged"),
@@ -48,28 +58,111 @@ pub fn mount_overlay(data_root: &Path, id: &str, image_rootfs: &Path, volatile: 
         }
     }
     if !is_mounted(&layer.merged)? {
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            layer.lower.display(),
-            layer.upper.display(),
-            layer.work.display()
-        );
-        let volatile_opts = format!("{opts},volatile");
-        // nosuid,nodev on the host: a setuid file or device node made inside
-        // the container is inert through this path (the container's own bind
-        // of its root clears both again, see `ContainerRoot::enter`).
-        let host_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        let mount_with =
-            |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), host_flags, Some(o));
-        match if volatile { mount_with(&volatile_opts) } else { mount_with(&opts) } {
-            // A kernel older than 5.10 does not know `volatile`: mount as usual.
-            Err(Errno::EINVAL) if volatile => mount_with(&opts),
-            other => other,
+        match mount_with_fsconfig(&layer, volatile) {
+            Ok(()) => Ok(()),
+            // No new mount API or no `lowerdir+` (before 6.8): mount(2).
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) => mount_classic(&layer, volatile),
+            Err(e) => Err(e),
         }
         .ctx(|| format!("mount overlay on {}", layer.merged.display()))?;
     }
-    log::info!("mounted overlay {} (lower {})", layer.merged.display(), layer.lower.display());
+    log::info!("mounted overlay {} ({} lower dirs)", layer.merged.display(), layer.lower.len());
     Ok(layer)
+}
+
+// nosuid,nodev on the host: a setuid file or device node made inside the
+// container is inert through this path (the container's own bind of its root
+// clears both again, see `rootfs::prepare`).
+const HOST_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
+
+fn mount_classic(layer: &Layer, volatile: bool) -> std::result::Result<(), Errno> {
+    let lower: Vec<String> = layer.lower.iter().map(|p| p.display().to_string()).collect();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        layer.upper.display(),
+        layer.work.display()
+    );
+    let mount_with = |o: &str| mount(Some("overlay"), &layer.merged, Some("overlay"), HOST_FLAGS, Some(o));
+    match if volatile { mount_with(&format!("{opts},volatile")) } else { mount_with(&opts) } {
+        // A kernel older than 5.10 does not know `volatile`: mount as usual.
+        Err(Errno::EINVAL) if volatile => mount_with(&opts),
+        other => other,
+    }
+}
+
+/// fsopen/fsconfig/fsmount/move_mount, one `lowerdir+` per layer.
+fn mount_with_fsconfig(layer: &Layer, volatile: bool) -> std::result::Result<(), Errno> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    let cstr = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), 1 as libc::c_uint) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let fs = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let set = |key: &str, value: Option<&str>| -> std::result::Result<(), Errno> {
+        let k = cstr(key)?;
+        let v = value.map(cstr).transpose()?;
+        let (cmd, vp) = match &v {
+            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+        };
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
+        if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    };
+    set("source", Some("overlay"))?;
+    for l in &layer.lower {
+        set("lowerdir+", Some(&l.display().to_string()))?;
+    }
+    set("upperdir", Some(&layer.upper.display().to_string()))?;
+    set("workdir", Some(&layer.work.display().to_string()))?;
+    if volatile {
+        let _ = set("volatile", None);
+    }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            0 as libc::c_uint,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+    };
+    if m < 0 {
+        return Err(Errno::last());
+    }
+    let mnt = unsafe { OwnedFd::from_raw_fd(m as i32) };
+    let target = cstr(&layer.merged.display().to_string())?;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 /// Unmount container `id`'s overlay, keeping its files (upper dir). Idempotent.
