@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec_helper;
 pub mod host_process;
 pub mod image;
+pub mod image_layer;
 pub mod inroot;
 pub mod log_relay;
 pub mod log_split;
