@@ -1102,12 +1102,17 @@ pub mod fixtures {
         dir.set_entry_type(tar::EntryType::Directory);
         dir.set_mode(0o755);
         dir.set_size(0);
+        dir.set_uid(0);
+        dir.set_gid(0);
+        dir.set_mtime(1_700_000_000);
         b.append_data(&mut dir, "etc/", io::empty()).expect("dir");
         for (name, data) in files {
             let mut h = tar::Header::new_ustar();
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
             h.set_mtime(1_700_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
             b.append_data(&mut h, name, *data).expect("file");
         }
         b.into_inner().expect("tar")

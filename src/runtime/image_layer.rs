@@ -64,7 +64,10 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 size += entry.size();
             }
             entries += 1;
-            entry.unpack_in(dest).map_err(|e| Error::invalid(format!("layer entry {name}: {e}")))?;
+            entry.unpack_in(dest).map_err(|e| {
+                let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+                Error::invalid(format!("layer entry {name}: {e}{cause}"))
+            })?;
         }
     }
     // The diff id covers the whole stream, end-of-archive padding included.

@@ -296,6 +296,27 @@ impl Store {
         self.ensure_dirs()?;
         self.sweep()?;
         let archive = Archive::open(path, &self.spool_dir())?;
+        let mut installed = Vec::new();
+        let result = self.load_from(&archive, &mut installed, progress);
+        if result.is_err() && !installed.is_empty() {
+            // Layers this load added and no image took: gone with the failed load.
+            if let Ok(_lock) = self.lock() {
+                let used: HashSet<String> =
+                    self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
+                for d in installed.iter().filter(|d| !used.contains(*d)) {
+                    let _ = self.free_layer(d);
+                }
+            }
+        }
+        result
+    }
+
+    fn load_from(
+        &self,
+        archive: &Archive,
+        installed: &mut Vec<String>,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<Vec<ImageRecord>> {
         for _ in 0..LOAD_ATTEMPTS {
             let loaded = archive.images(|blob, raw| {
                 if self.layer_present(&blob.diff_id) {
@@ -311,6 +332,7 @@ impl Store {
                 }
                 let mut counted = CountingReader { inner: raw, done: 0, blob, progress: &mut *progress };
                 let layer = self.unpack_layer(&mut counted, Some(&blob.diff_id))?;
+                installed.push(layer.diff_id.clone());
                 Ok(Some(layer.diff_id))
             })?;
             let _lock = self.lock()?;
@@ -856,5 +878,267 @@ impl Read for CountingReader<'_, '_> {
             });
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::image_archive::fixtures::*;
+    use super::*;
+
+    fn quiet() -> impl FnMut(&Progress) {
+        |_| {}
+    }
+
+    fn never(_: &ImageRecord) -> Option<String> {
+        None
+    }
+
+    fn write_archive(dir: &Path, name: &str, members: &[(String, Vec<u8>)]) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, to_tar(members, &[])).expect("write");
+        p
+    }
+
+    /// Everything under the store but the lock and empty dirs: what a failed operation must not leave.
+    fn leftovers(data: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in ["layers", "l", "images", "tmp"] {
+            if let Ok(entries) = fs::read_dir(data.join(d)) {
+                out.extend(entries.flatten().map(|e| format!("{d}/{}", e.file_name().to_string_lossy())));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn load_shares_layers_and_rmi_frees_only_unshared_ones() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let store = Store::new(&data);
+        let base = layer_tar(&[("etc/os-release", b"ID=test\n")]);
+        let top_a = layer_tar(&[("etc/a", b"a\n")]);
+        let top_b = layer_tar(&[("etc/b", b"b\n")]);
+        let (a, id_a) = docker_classic(&[base.clone(), top_a.clone()], "app:a");
+        let (b, id_b) = docker_classic(&[base.clone(), top_b.clone()], "app:b");
+        let a = write_archive(tmp.path(), "a.tar", &a);
+        let b = write_archive(tmp.path(), "b.tar", &b);
+
+        let mut actions = Vec::new();
+        let recs = store
+            .load(&a, &mut |p| actions.push((p.action.to_string(), p.diff_id.to_string())))
+            .expect("load a");
+        assert_eq!(recs[0].id, id_a);
+        assert_eq!(recs[0].names, vec!["docker.io/library/app:a".to_string()]);
+        let lowers = store.lower_dirs(&recs[0]).expect("lowers");
+        assert_eq!(lowers.len(), 2);
+        assert_eq!(fs::read_to_string(lowers[0].join("etc/a")).expect("top first"), "a\n");
+        assert_eq!(fs::read_to_string(lowers[1].join("etc/os-release")).expect("base"), "ID=test\n");
+        let links = store.layer_links(&recs[0]).expect("links");
+        assert!(links.iter().all(|l| l.len() == 28 && l.starts_with("l/")), "{links:?}");
+        assert_eq!(fs::read_to_string(data.join(&links[0]).join("etc/a")).expect("via link"), "a\n");
+
+        actions.clear();
+        let recs_b = store
+            .load(&b, &mut |p| actions.push((p.action.to_string(), p.diff_id.to_string())))
+            .expect("load b");
+        assert!(actions.contains(&("present".to_string(), sha(&base))), "base unpacked again: {actions:?}");
+        assert_eq!(recs_b[0].id, id_b);
+        // Loaded again: same image, nothing unpacked.
+        actions.clear();
+        store.load(&b, &mut |p| actions.push((p.action.to_string(), p.diff_id.to_string()))).expect("reload");
+        assert!(actions.iter().all(|(a, _)| a == "present"), "{actions:?}");
+        assert_eq!(store.images().expect("list").len(), 2);
+
+        let removed = store.remove("app:a", false, &never).expect("rmi a");
+        assert_eq!(removed.untagged, vec!["docker.io/library/app:a".to_string()]);
+        assert_eq!(removed.deleted.as_deref(), Some(id_a.as_str()));
+        assert_eq!(removed.freed_layers, vec![sha(&top_a)]);
+        assert!(store.lower_dirs(&recs_b[0]).expect("b intact").iter().all(|d| d.is_dir()));
+        let removed = store.remove(&id_b[7..19], false, &never).expect("rmi b by id prefix");
+        assert_eq!(removed.freed_layers.len(), 2);
+        assert_eq!(leftovers(&data), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_move_and_rmi_follows_docker() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let store = Store::new(&data);
+        let (a, id_a) = docker_classic(&[layer_tar(&[("etc/a", b"a\n")])], "x:1");
+        let (b, id_b) = docker_classic(&[layer_tar(&[("etc/b", b"b\n")])], "y:1");
+        store.load(&write_archive(tmp.path(), "a.tar", &a), &mut quiet()).expect("a");
+        store.load(&write_archive(tmp.path(), "b.tar", &b), &mut quiet()).expect("b");
+
+        assert_eq!(store.get("x:1").expect("by name").id, id_a);
+        assert_eq!(store.get("docker.io/library/x:1").expect("full name").id, id_a);
+        assert_eq!(store.get(&id_a).expect("by id").id, id_a);
+        assert_eq!(store.get(&id_a[7..12]).expect("by prefix").id, id_a);
+        assert_eq!(store.get("nope").expect_err("missing").kind, Kind::NotFound);
+        assert_eq!(store.get("Bad:Name").expect_err("bad").kind, Kind::Invalid);
+
+        // Tagging moves a name: x:1's image is left dangling, not deleted.
+        store.tag("y:1", "x:1").expect("tag");
+        assert_eq!(store.get("x:1").expect("moved").id, id_b);
+        assert!(store.get(&id_a).expect("dangling").names.is_empty());
+        store.tag("y:1", "localhost/z").expect("tag");
+        assert_eq!(store.get("localhost/z:latest").expect("z").id, id_b);
+        assert!(
+            store
+                .tag("y:1", "y@sha256:0000000000000000000000000000000000000000000000000000000000000000")
+                .is_err()
+        );
+
+        // Several names: an id needs force, a name only untags.
+        assert_eq!(store.remove(&id_b, false, &never).expect_err("needs force").kind, Kind::Conflict);
+        let r = store.remove("x:1", false, &never).expect("untag");
+        assert_eq!((r.untagged.len(), r.deleted.clone()), (1, None));
+        // In use by a container: refused, and forced it only untags.
+        let used = |_: &ImageRecord| Some("c1".to_string());
+        // Untagging one of several names is fine even while in use.
+        store.remove("y:1", false, &used).expect("untag y");
+        let e = store.remove("localhost/z", false, &used).expect_err("in use");
+        assert!(e.message.contains("c1"), "{}", e.message);
+        let r = store.remove("localhost/z", true, &used).expect("forced");
+        assert!(r.deleted.is_none());
+        assert!(store.get(&id_b).expect("kept for its container").names.is_empty());
+
+        // Loading again gives the names back; prune takes the rest.
+        store.load(&write_archive(tmp.path(), "a.tar", &a), &mut quiet()).expect("reload a");
+        assert_eq!(store.get("x:1").expect("x back").id, id_a);
+        let pruned = store.prune(&never).expect("prune");
+        assert_eq!(pruned.iter().filter_map(|r| r.deleted.clone()).collect::<Vec<_>>(), vec![id_b.clone()]);
+        assert_eq!(store.images().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn failed_loads_leave_nothing() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let store = Store::new(&data);
+        let l0 = layer_tar(&[("etc/a", b"a\n")]);
+        let l1 = layer_tar(&[("etc/b", &[7u8; 3000])]);
+        // A wrong diff id on the second layer: the first, already unpacked, must go too.
+        let (mut members, _) = docker_classic(&[l0.clone(), l1.clone()], "bad:1");
+        let cfg = config(&[sha(&l0), sha(&layer_tar(&[]))], "/bin/sh");
+        let hex = sha(&cfg)[7..].to_string();
+        members[0] = (format!("{hex}.json"), cfg);
+        let manifest = serde_json::json!([{"Config": format!("{hex}.json"), "RepoTags": ["bad:1"], "Layers": ["layer0/layer.tar", "layer1/layer.tar"]}]);
+        members.retain(|(n, _)| n != "manifest.json");
+        members.push(("manifest.json".into(), serde_json::to_vec(&manifest).expect("json")));
+        let e = store
+            .load(&write_archive(tmp.path(), "bad.tar", &members), &mut quiet())
+            .expect_err("bad diff id");
+        assert!(e.message.contains("layer1/layer.tar"), "{}", e.message);
+        // The good first layer, already installed, went with the failed load.
+        assert!(store.images().expect("list").is_empty());
+        assert_eq!(leftovers(&data), Vec::<String>::new());
+
+        // A blob changed in place, gzip'd in an OCI archive.
+        let blob = gzip(&l1);
+        let (mut members, _) = oci_layout(
+            &[(blob.clone(), sha(&l1), "application/vnd.oci.image.layer.v1.tar+gzip")],
+            None,
+            false,
+        );
+        let m = members.iter_mut().find(|(n, _)| n.ends_with(&sha(&blob)[7..])).expect("blob");
+        let n = m.1.len();
+        m.1[n - 3] ^= 1;
+        let e =
+            store.load(&write_archive(tmp.path(), "bad2.tar", &members), &mut quiet()).expect_err("tampered");
+        assert!(e.message.contains(&sha(&blob)[7..]), "{}", e.message);
+        assert_eq!(leftovers(&data), Vec::<String>::new());
+
+        // Truncated.
+        let (members, _) = docker_classic(std::slice::from_ref(&l1), "t:1");
+        let full = to_tar(&members, &[]);
+        let p = tmp.path().join("cut.tar");
+        fs::write(&p, &full[..full.len() / 2]).expect("write");
+        store.load(&p, &mut quiet()).expect_err("truncated");
+        assert_eq!(leftovers(&data), Vec::<String>::new());
+    }
+
+    #[test]
+    fn save_gives_back_the_loaded_bytes_and_commit_and_import_add_layers() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let store = Store::new(&data);
+        let l0 = layer_tar(&[("etc/os-release", b"ID=test\n"), ("etc/big", &[3u8; 70000])]);
+        let blobs = vec![(zstd(&l0), sha(&l0), "application/vnd.oci.image.layer.v1.tar+zstd")];
+        let (members, id) = oci_layout(
+            &blobs,
+            Some((super::super::image_archive::ANNOTATION_IMAGE_NAME, "quay.io/a/b:1")),
+            false,
+        );
+        let base =
+            store.load(&write_archive(tmp.path(), "o.tar", &members), &mut quiet()).expect("load").remove(0);
+        assert_eq!((base.id.as_str(), base.names[0].as_str()), (id.as_str(), "quay.io/a/b:1"));
+
+        // commit: an upper dir on top of it.
+        let upper = tmp.path().join("upper");
+        fs::create_dir_all(upper.join("etc")).expect("mkdir");
+        fs::write(upper.join("etc/new"), "new\n").expect("write");
+        fs::write(upper.join("etc/hostname"), "").expect("stub");
+        let mut cfg = base.config.clone();
+        cfg["config"]["Cmd"] = json!(["/bin/new"]);
+        let committed = store
+            .commit(&upper, Some(&base), cfg, &["etc/hostname"], Some("mine:2"), &mut quiet())
+            .expect("commit");
+        assert_eq!(committed.layers.len(), 2);
+        assert_eq!(committed.layers[0], sha(&l0));
+        assert_eq!(committed.config["rootfs"]["diff_ids"][1], committed.layers[1].as_str());
+        assert_eq!(digest_of(&store.config_bytes(&committed).expect("bytes")), committed.id);
+        let top = &store.lower_dirs(&committed).expect("lowers")[0];
+        assert!(top.join("etc/new").is_file() && !top.join("etc/hostname").exists());
+
+        // import: a flat rootfs dir moved in as one layer.
+        let rootfs = data.join("tmp/rootfs");
+        fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+        fs::write(rootfs.join("bin/sh"), "#!\n").expect("write");
+        let imported = store
+            .import_rootfs_dir(&rootfs, json!({"config": {"Cmd": ["/bin/sh"]}}), Some("busybox"))
+            .expect("import");
+        assert!(!rootfs.exists());
+        assert_eq!(imported.names, vec!["docker.io/library/busybox:latest".to_string()]);
+        assert_eq!(imported.config["architecture"], "amd64");
+        assert!(store.lower_dirs(&imported).expect("lowers")[0].join("bin/sh").is_file());
+
+        // save all three, load into a fresh store: same ids, same layer bytes.
+        let out = tmp.path().join("saved.tar");
+        let f = File::create(&out).expect("create");
+        store.save(&["quay.io/a/b:1", "mine:2", &imported.id], f, &mut quiet()).expect("save");
+        let mut seen = Vec::new();
+        let read_back =
+            super::super::image_archive::read(&out, tmp.path(), hashing_callback(&mut seen)).expect("read");
+        assert_eq!(
+            read_back.iter().map(|i| i.config_digest.clone()).collect::<Vec<_>>(),
+            vec![base.id.clone(), committed.id.clone(), imported.id.clone()]
+        );
+        assert_eq!(read_back[0].diff_ids, vec![sha(&l0)], "the loaded layer's bytes came back");
+        assert!(read_back[2].names.is_empty(), "saved by id: unnamed");
+        let other = Store::new(&tmp.path().join("data2"));
+        let loaded = other.load(&out, &mut quiet()).expect("load saved");
+        assert_eq!(loaded[1].id, committed.id);
+        assert_eq!(loaded[1].names, vec!["docker.io/library/mine:2".to_string()]);
+        assert_eq!(
+            fs::read_to_string(other.lower_dirs(&loaded[1]).expect("l")[0].join("etc/new")).expect("f"),
+            "new\n"
+        );
+    }
+
+    #[test]
+    fn sweep_removes_dead_temp_dirs_only() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::new(tmp.path());
+        store.ensure_dirs().expect("dirs");
+        let dead = tmp.path().join("layers/.tmp-dead");
+        fs::create_dir_all(dead.join("diff/x")).expect("mkdir");
+        let live = TempDir::new(&store.layers_dir()).expect("live");
+        store.sweep().expect("sweep");
+        assert!(!dead.exists());
+        assert!(live.path.exists());
+        drop(live);
+        assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
     }
 }
