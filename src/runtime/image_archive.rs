@@ -163,6 +163,30 @@ pub fn read(
     Archive::open(path, spool_dir)?.images(on_layer)
 }
 
+/// What image format `path` holds (an uncompressed tar or a directory), if
+/// any: for `image import`, so that an image archive is never taken for a
+/// root filesystem. A compressed file is not looked into (None).
+pub fn detect(path: &Path) -> Result<Option<Format>> {
+    if path.is_dir() {
+        return Ok(if path.join("manifest.json").is_file() {
+            Some(Format::DockerDir)
+        } else if path.join("index.json").is_file() {
+            Some(Format::OciLayout)
+        } else {
+            None
+        });
+    }
+    let file = File::open(path).ctx(|| format!("open {}", path.display()))?;
+    let Ok(entries) = index_tar(&file, &path.display().to_string()) else { return Ok(None) };
+    Ok(if entries.contains_key("manifest.json") {
+        Some(Format::DockerArchive)
+    } else if entries.contains_key("index.json") && entries.contains_key("oci-layout") {
+        Some(Format::OciArchive)
+    } else {
+        None
+    })
+}
+
 impl Archive {
     /// Open and index an archive. A whole archive compressed with gzip or zstd
     /// (`docker save | gzip`) is decompressed into the spool first.
@@ -902,6 +926,9 @@ pub fn write_with_progress(
     images: &[SaveImage],
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::invalid("save: no image to save"));
+    }
     let mut index = OutIndex { schema_version: 2, media_type: MEDIA_OCI_INDEX, manifests: Vec::new() };
     let mut docker = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -1302,6 +1329,9 @@ mod tests {
         // The repeated layer is handed out once.
         assert_eq!(seen, vec!["layer0/layer.tar", "layer1/layer.tar"]);
         assert_eq!(Archive::open(&path, tmp.path()).expect("open").format(), Format::DockerArchive);
+        assert_eq!(detect(&path).expect("detect"), Some(Format::DockerArchive));
+        let rootfs = write_file(tmp.path(), "rootfs.tar", &layer_tar(&[("etc/manifest.json", b"{}")]));
+        assert_eq!(detect(&rootfs).expect("detect"), None);
     }
 
     #[test]
