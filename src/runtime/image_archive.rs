@@ -163,6 +163,30 @@ pub fn read(
     Archive::open(path, spool_dir)?.images(on_layer)
 }
 
+/// What image format `path` holds (an uncompressed tar or a directory), if
+/// any: for `image import`, so that an image archive is never taken for a
+/// root filesystem. A compressed file is not looked into (None).
+pub fn detect(path: &Path) -> Result<Option<Format>> {
+    if path.is_dir() {
+        return Ok(if path.join("manifest.json").is_file() {
+            Some(Format::DockerDir)
+        } else if path.join("index.json").is_file() {
+            Some(Format::OciLayout)
+        } else {
+            None
+        });
+    }
+    let file = File::open(path).ctx(|| format!("open {}", path.display()))?;
+    let Ok(entries) = index_tar(&file, &path.display().to_string()) else { return Ok(None) };
+    Ok(if entries.contains_key("manifest.json") {
+        Some(Format::DockerArchive)
+    } else if entries.contains_key("index.json") && entries.contains_key("oci-layout") {
+        Some(Format::OciArchive)
+    } else {
+        None
+    })
+}
+
 impl Archive {
     /// Open and index an archive. A whole archive compressed with gzip or zstd
     /// (`docker save | gzip`) is decompressed into the spool first.
@@ -261,7 +285,10 @@ impl Archive {
         if size != blob.size {
             return Err(self.bad(&blob.member, &format!("{size} bytes, the manifest says {}", blob.size)));
         }
-        let mut verify = Verify::new(reader, blob.digest.clone(), size);
+        // An uncompressed blob's digest is its diff id, which the caller's own
+        // hash is checked against below: hashing it twice would cost a pass.
+        let digest = blob.digest.clone().filter(|d| *d != blob.diff_id);
+        let mut verify = Verify::new(reader, digest, size);
         let outcome = on_layer(blob, &mut verify)
             .map_err(|e| Error { message: self.bad(&blob.member, &e.message).message, ..e })?;
         let Some(diff_id) = outcome else {
@@ -899,6 +926,9 @@ pub fn write_with_progress(
     images: &[SaveImage],
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<()> {
+    if images.is_empty() {
+        return Err(Error::invalid("save: no image to save"));
+    }
     let mut index = OutIndex { schema_version: 2, media_type: MEDIA_OCI_INDEX, manifests: Vec::new() };
     let mut docker = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -929,20 +959,27 @@ pub fn write_with_progress(
         };
         let manifest_bytes = to_json(&manifest)?;
         let manifest_digest = digest_of(&manifest_bytes);
-        // One index entry per image, named by its first name: `skopeo inspect
-        // oci-archive:F` and Podman's OCI load want a single unambiguous entry;
-        // every name is in manifest.json's RepoTags.
-        let mut annotations = BTreeMap::new();
-        if let Some(r) = refs.iter().find(|r| r.tag.is_some()) {
-            annotations.insert(ANNOTATION_IMAGE_NAME, r.to_string());
-            annotations.insert(ANNOTATION_REF_NAME, r.to_string());
-        }
-        index.manifests.push(OutDescriptor {
+        // As Docker >= 25: an index entry per name (one unnamed entry when it has
+        // none). One name is one entry, which `skopeo inspect oci-archive:F` and
+        // Podman's OCI load take; with several, Podman falls back to
+        // manifest.json's RepoTags and so keeps them all.
+        let tagged: Vec<&Reference> = refs.iter().filter(|r| r.tag.is_some()).collect();
+        let entry = |annotations| OutDescriptor {
             media_type: MEDIA_OCI_MANIFEST,
             digest: manifest_digest.clone(),
             size: manifest_bytes.len() as u64,
             annotations,
-        });
+        };
+        if tagged.is_empty() {
+            index.manifests.push(entry(BTreeMap::new()));
+        }
+        for r in &tagged {
+            // ref.name as Podman writes it (the full name): Docker's bare tag names no repository.
+            index.manifests.push(entry(BTreeMap::from([
+                (ANNOTATION_IMAGE_NAME, r.to_string()),
+                (ANNOTATION_REF_NAME, r.to_string()),
+            ])));
+        }
         for r in &refs {
             if let (Some(tag), Some(top)) = (&r.tag, image.layers.last()) {
                 let top_hex = top.diff_id.trim_start_matches("sha256:").to_string();
@@ -1292,6 +1329,9 @@ mod tests {
         // The repeated layer is handed out once.
         assert_eq!(seen, vec!["layer0/layer.tar", "layer1/layer.tar"]);
         assert_eq!(Archive::open(&path, tmp.path()).expect("open").format(), Format::DockerArchive);
+        assert_eq!(detect(&path).expect("detect"), Some(Format::DockerArchive));
+        let rootfs = write_file(tmp.path(), "rootfs.tar", &layer_tar(&[("etc/manifest.json", b"{}")]));
+        assert_eq!(detect(&rootfs).expect("detect"), None);
     }
 
     #[test]
@@ -1427,7 +1467,11 @@ mod tests {
         let archive = Archive::open(&path, tmp.path()).expect("open");
         let oci = archive.oci_plans().expect("oci half");
         assert_eq!(oci[0].image.config_digest, sha(&cfg));
-        assert_eq!(oci[0].image.names, vec!["docker.io/library/box:1".to_string()]);
+        assert_eq!(oci.len(), 1, "one image listed once per name");
+        assert_eq!(
+            oci[0].image.names,
+            vec!["docker.io/library/box:1".to_string(), "localhost/box:2".to_string()]
+        );
         let manifest: Value =
             serde_json::from_slice(&archive.read_small("manifest.json", None, None, 1 << 20).expect("m"))
                 .expect("json");

@@ -330,7 +330,8 @@ impl Store {
                     });
                     return Ok(None);
                 }
-                let mut counted = CountingReader { inner: raw, done: 0, blob, progress: &mut *progress };
+                let mut counted =
+                    CountingReader { inner: raw, done: 0, ended: false, blob, progress: &mut *progress };
                 let layer = self.unpack_layer(&mut counted, Some(&blob.diff_id))?;
                 installed.push(layer.diff_id.clone());
                 Ok(Some(layer.diff_id))
@@ -511,6 +512,7 @@ impl Store {
             let mut counted = CountingReader {
                 inner: &mut reader,
                 done: 0,
+                ended: false,
                 blob: &commit_blob(),
                 progress: &mut *progress,
             };
@@ -858,6 +860,7 @@ impl Drop for TempDir {
 struct CountingReader<'a, 'p> {
     inner: &'a mut dyn Read,
     done: u64,
+    ended: bool,
     blob: &'a archive::LayerBlob,
     progress: &'p mut dyn FnMut(&Progress),
 }
@@ -867,7 +870,9 @@ impl Read for CountingReader<'_, '_> {
         let n = self.inner.read(buf)?;
         let before = self.done;
         self.done += n as u64;
-        if n == 0 || before >> 22 != self.done >> 22 {
+        let end = n == 0 && !self.ended;
+        self.ended |= n == 0;
+        if end || (n > 0 && before >> 22 != self.done >> 22) {
             (self.progress)(&Progress {
                 action: if self.blob.member == "commit" { "commit" } else { "load" },
                 diff_id: &self.blob.diff_id,
@@ -1140,5 +1145,25 @@ mod tests {
         assert!(live.path.exists());
         drop(live);
         assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn concurrent_loads_of_one_archive_agree() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data = tmp.path().join("data");
+        let (members, id) = docker_classic(&[layer_tar(&[("etc/big", &[9u8; 200_000])])], "c:1");
+        let archive = write_archive(tmp.path(), "c.tar", &members);
+        std::thread::scope(|s| {
+            let loads: Vec<_> =
+                (0..3).map(|_| s.spawn(|| Store::new(&data).load(&archive, &mut quiet()))).collect();
+            for l in loads {
+                assert_eq!(l.join().expect("thread").expect("load")[0].id, id);
+            }
+        });
+        let store = Store::new(&data);
+        assert_eq!(store.images().expect("list").len(), 1);
+        let layers: Vec<_> = fs::read_dir(data.join("layers")).expect("ls").flatten().collect();
+        assert_eq!(layers.len(), 1, "one layer dir, no temp dir left");
+        assert_eq!(fs::read_dir(data.join("l")).expect("ls").count(), 1);
     }
 }
