@@ -351,7 +351,10 @@ class MyDocker(DockerLike):
         # First run builds the busybox image from /bin/busybox (untimed).
         r = self.x("run", "--rm", "true")
         self.ok(r, "run --rm true (image build)")
-        self.rootfs = os.path.join(self.data, "images", "busybox", "rootfs")
+        # A one-layer image: its layer dir is the rootfs the other runtimes use too.
+        info = json.loads(self.q("image", "inspect", "busybox"))
+        top = info[0]["layers"][-1].split(":", 1)[-1]
+        self.rootfs = os.path.join(self.data, "layers", top, "diff")
         if not os.path.isdir(os.path.join(self.rootfs, "bin")):
             raise Failed(f"no busybox rootfs at {self.rootfs}")
 

@@ -51,7 +51,21 @@ pub enum Command {
     /// Send a signal to containers
     Kill(KillOpts),
     /// List images
-    Images,
+    Images(ImagesOpts),
+    /// Load images from a docker-archive, an oci-archive or an OCI layout (stdin by default)
+    Load(LoadOpts),
+    /// Save images to an archive that docker load, podman load and skopeo read
+    Save(SaveOpts),
+    /// Make a new image from a container's changes
+    Commit(CommitOpts),
+    /// Write a container's root filesystem as a tar archive
+    Export(ExportOpts),
+    /// Give an image another name
+    Tag(TagOpts),
+    /// Remove images (untag; the last name removes the image)
+    Rmi(RmiOpts),
+    /// Show an image's layers and how they were made
+    History(HistoryOpts),
     /// Manage images (import, ls, rm)
     #[command(subcommand)]
     Image(ImageCmd),
@@ -222,21 +236,112 @@ pub struct KillOpts {
     pub containers: Vec<String>,
 }
 
+#[derive(Args, Debug, Serialize)]
+pub struct ImagesOpts {
+    /// Only image ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Full image ids
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct LoadOpts {
+    /// The archive (a tar file or an OCI layout directory); stdin when absent or `-`
+    #[arg(short = 'i', long)]
+    pub input: Option<String>,
+    /// No progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct SaveOpts {
+    /// Write to this file (default: stdout, which must not be a terminal)
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct CommitOpts {
+    /// A Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, STOPSIGNAL, EXPOSE, VOLUME
+    #[arg(short = 'c', long)]
+    pub change: Vec<String>,
+    /// The commit message (history)
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Author (history)
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct ExportOpts {
+    /// Write to this file (default: stdout, which must not be a terminal)
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct TagOpts {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RmiOpts {
+    /// Remove an image that stopped containers use; remove every name of an id
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct HistoryOpts {
+    /// Do not truncate the CREATED BY column
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only layer ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    pub image: String,
+}
+
 #[derive(Subcommand, Debug, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ImageCmd {
-    /// Import a rootfs tarball as an image
+    /// Import a rootfs tarball (plain, gzip or zstd; `-` for stdin) as an image
     Import { tarball: String, name: String },
     /// List images
-    Ls,
+    Ls(ImagesOpts),
     /// Remove images (refused while a container uses one; -f: unless it is running)
-    Rm {
-        /// Remove an image that stopped containers use
-        #[arg(short = 'f', long)]
-        force: bool,
+    Rm(RmiOpts),
+    /// Load images from an archive
+    Load(LoadOpts),
+    /// Save images to an archive
+    Save(SaveOpts),
+    /// Print images' records as JSON
+    Inspect {
         #[arg(required = true)]
-        names: Vec<String>,
+        images: Vec<String>,
     },
+    /// Show an image's history
+    History(HistoryOpts),
+    /// Give an image another name
+    Tag(TagOpts),
+    /// Remove images without a name that no container uses
+    Prune,
 }
 
 pub fn init_logging(level: &str) -> Result<(), String> {
@@ -353,7 +458,19 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Inspect(o)) => ("inspect", rhai::serde::to_dynamic(&o)),
         Some(Command::Wait(o)) => ("wait", rhai::serde::to_dynamic(&o)),
         Some(Command::Kill(o)) => ("kill", rhai::serde::to_dynamic(&o)),
-        Some(Command::Images) => ("images", Ok(rhai::Dynamic::UNIT)),
+        Some(Command::Images(o)) => ("images", rhai::serde::to_dynamic(&o)),
+        Some(Command::Load(o)) => ("load", rhai::serde::to_dynamic(&o)),
+        Some(Command::Save(o)) => ("save", rhai::serde::to_dynamic(&o)),
+        Some(Command::Commit(o)) => ("commit", rhai::serde::to_dynamic(&o)),
+        Some(Command::Export(o)) => ("export", rhai::serde::to_dynamic(&o)),
+        Some(Command::Tag(o)) => ("tag", rhai::serde::to_dynamic(&o)),
+        Some(Command::Rmi(o)) => ("rmi", rhai::serde::to_dynamic(&o)),
+        Some(Command::History(o)) => ("history", rhai::serde::to_dynamic(&o)),
+        // The image verbs that are top-level commands too run the same script.
+        Some(Command::Image(ImageCmd::Load(o))) => ("load", rhai::serde::to_dynamic(&o)),
+        Some(Command::Image(ImageCmd::Save(o))) => ("save", rhai::serde::to_dynamic(&o)),
+        Some(Command::Image(ImageCmd::History(o))) => ("history", rhai::serde::to_dynamic(&o)),
+        Some(Command::Image(ImageCmd::Tag(o))) => ("tag", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };

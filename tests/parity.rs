@@ -22,7 +22,7 @@ fn loopback_is_up() {
         "--rm",
         "sh",
         "-c",
-        "ip -o link show lo; timeout 5 nc -l -p 7777 > /tmp/got & sleep 0.3; \
+        "ip -o link show lo; timeout 5 nc -l -p 7777 > /tmp/got & sleep 1; \
          echo hello | nc -w 2 127.0.0.1 7777; wait; cat /tmp/got",
     ]);
     let link = out.lines().next().unwrap_or("");
@@ -101,7 +101,7 @@ fn etc_files_through_links_stay_inside_the_container() {
     let rootfs = img.path().join("rootfs");
     let st = std::process::Command::new("cp")
         .arg("-a")
-        .arg(env.data.path().join("images/busybox/rootfs"))
+        .arg(env.image_root("busybox"))
         .arg(&rootfs)
         .status()
         .expect("cp");

@@ -297,7 +297,7 @@ fn import_a_rootfs_tarball_and_run_it() {
     env.ok(&["run", "--rm", "true"]);
     // Make a tarball of the busybox image, as the seed's busybox.tar.
     let tarball = env.data.path().join("busybox.tar");
-    let rootfs = env.data.path().join("images/busybox/rootfs");
+    let rootfs = env.image_root("busybox");
     tar_dir(&rootfs, &tarball);
     assert_eq!(env.ok(&["image", "import", tarball.to_str().unwrap_or(""), "bb2"]).trim(), "bb2");
     assert!(env.ok(&["images"]).lines().any(|l| l.starts_with("bb2 ")));

@@ -43,7 +43,7 @@ fn image_with_probe(env: &Env, name: &str) {
         .arg("-cf")
         .arg(&tarball)
         .arg("-C")
-        .arg(env.data.path().join("images/busybox/rootfs"))
+        .arg(env.image_root("busybox"))
         .arg(".")
         .arg("-C")
         .arg(&dir)

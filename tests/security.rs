@@ -252,6 +252,7 @@ fn other_host_users_reach_nothing_under_the_roots() {
         (data.clone(), 0o700),
         (data.join("containers"), 0o700),
         (data.join("images"), 0o700),
+        (data.join("layers"), 0o700),
         (layer.clone(), 0o700),
     ] {
         assert_eq!(mode_of(&path), want, "mode of {}", path.display());
@@ -296,7 +297,10 @@ fn other_host_users_reach_nothing_under_the_roots() {
     tar_dir(&src, &tarball);
     let o = run(&["image", "import", &tarball.to_string_lossy(), "suidimg"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let shipped = data.join("images/suidimg/rootfs/bin/suid");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&run(&["image", "inspect", "suidimg"]).stdout).expect("image inspect");
+    let top = inspect[0]["layers"][0].as_str().expect("layer").trim_start_matches("sha256:").to_string();
+    let shipped = data.join("layers").join(top).join("diff/bin/suid");
     assert_ne!(mode_of(&shipped) & 0o4000, 0, "the image keeps its setuid bit");
     let o = as_nobody(&[&shipped.to_string_lossy(), "id", "-u"]);
     assert!(o.code != 0 && !o.stdout.contains('0'), "nobody ran the image's setuid file: {}", o.stdout);

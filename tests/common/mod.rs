@@ -75,6 +75,15 @@ impl Env {
     }
 
     /// `ps --format json` as parsed records.
+    /// The top layer dir of image `name` in the store: a one-layer image's
+    /// root (the default busybox, an imported rootfs).
+    pub fn image_root(&self, name: &str) -> PathBuf {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["image", "inspect", name])).expect("image inspect json");
+        let top = v[0]["layers"].as_array().and_then(|l| l.last()).and_then(|d| d.as_str()).expect("a layer");
+        self.data.path().join("layers").join(top.trim_start_matches("sha256:")).join("diff")
+    }
+
     pub fn ps_json(&self) -> Vec<serde_json::Value> {
         let text = self.ok(&["ps", "--format", "json"]);
         match serde_json::from_str(&text) {

@@ -309,7 +309,15 @@ impl Podman {
                 kill_pid(pid);
             }
         }
-        match self.runtime_leftovers() {
+        // Podman's exit command deletes the container a moment after `rm` returns.
+        let mut left = self.runtime_leftovers();
+        if left.as_ref().is_ok_and(|ids| !ids.is_empty()) {
+            let _ = eventually(Duration::from_secs(5), || {
+                left = self.runtime_leftovers();
+                left.as_ref().is_ok_and(|ids| ids.is_empty())
+            });
+        }
+        match left {
             Ok(ids) => {
                 for id in ids {
                     problems.push(format!("the runtime still has container {id}"));
