@@ -4,9 +4,9 @@
 use super::{RhaiResult, at, context, from_dyn, rt, to_dyn};
 use crate::runtime::error::{Context, Error};
 use crate::runtime::image::RootfsBuilder;
-use crate::runtime::image_archive::Progress;
-use crate::runtime::image_ref::Reference;
-use crate::runtime::image_store::{ImageRecord, Store};
+use crate::runtime::image::archive::Progress;
+use crate::runtime::image::reference::Reference;
+use crate::runtime::image::store::{ImageRecord, Store};
 use rhai::plugin::*;
 use rhai::{Array, Map};
 use std::path::{Path, PathBuf};
@@ -333,7 +333,7 @@ mod api {
     pub fn export(ctx: NativeCallContext, root: &str, path: &str) -> RhaiResult<()> {
         at(&ctx, || {
             let out = output(path)?;
-            rt(crate::runtime::image_layer::pack(Path::new(root), out, &[])).map(|_| ())
+            rt(crate::runtime::image::layer::pack(Path::new(root), out, &[])).map(|_| ())
         })
     }
 }

@@ -12,7 +12,7 @@
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
 #![allow(dead_code)]
 
-use super::error::{Context, Error, Result};
+use crate::runtime::error::{Context, Error, Result};
 use sha2::{Digest, Sha256};
 use std::ffi::OsStr;
 use std::fs::File;
@@ -381,7 +381,7 @@ pub fn reassemble(meta: &Path, dir: &Path, out: &mut dyn Write) -> Result<(Strin
                     return Err(bad(&format!("wrote {} bytes, recorded {total}", w.len)));
                 }
                 let digest = w.hash.finalize();
-                return Ok((format!("sha256:{}", super::image_archive::hex(&digest)), total));
+                return Ok((format!("sha256:{}", crate::runtime::image::archive::hex(&digest)), total));
             }
             _ => return Err(bad("corrupt record")),
         }
@@ -494,7 +494,7 @@ mod tests {
         let (digest, len) = reassemble(&meta, &dir, &mut out).expect("reassemble");
         assert_eq!(len, tar_bytes.len() as u64);
         assert!(out == tar_bytes, "reassembled stream differs");
-        let want = format!("sha256:{}", super::super::image_archive::hex(&Sha256::digest(&tar_bytes)));
+        let want = format!("sha256:{}", crate::runtime::image::archive::hex(&Sha256::digest(&tar_bytes)));
         assert_eq!(digest, want);
         assert_eq!(recorded_size(&meta).expect("size"), tar_bytes.len() as u64);
         // Metadata only: far smaller than the stream.

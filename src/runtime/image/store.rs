@@ -18,13 +18,13 @@
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
 #![allow(dead_code)]
 
-use super::error::{Context, Error, Kind, Result};
-use super::image_archive::{
+use crate::runtime::error::{Context, Error, Kind, Result};
+use crate::runtime::image::archive::{
     self as archive, Archive, LayerSource, Progress, SaveImage, SaveLayer, digest_of,
 };
-use super::image_ref::{Reference, is_hex64};
-use super::image_tarsplit as tarsplit;
-use super::remove_tree::remove_tree;
+use crate::runtime::image::reference::{Reference, is_hex64};
+use crate::runtime::image::tarsplit;
+use crate::runtime::remove_tree::remove_tree;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -104,7 +104,7 @@ impl Store {
         for d in
             [self.data_root.clone(), self.layers_dir(), self.links_dir(), self.images_dir(), self.spool_dir()]
         {
-            super::sys::private_dir(&d)?;
+            crate::runtime::sys::private_dir(&d)?;
         }
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Store {
                 continue;
             }
             let path = e.path().join("image.json");
-            let bytes = match super::sys::read_small(&path) {
+            let bytes = match crate::runtime::sys::read_small(&path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::os(format!("read {}: {e}", path.display()))),
@@ -234,7 +234,7 @@ impl Store {
 
     pub fn layer(&self, diff_id: &str) -> Result<LayerRecord> {
         let path = self.layer_dir(diff_id)?.join("layer.json");
-        let bytes = match super::sys::read_small(&path) {
+        let bytes = match crate::runtime::sys::read_small(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::not_found(format!("layer {diff_id} is not in the store")));
@@ -357,7 +357,7 @@ impl Store {
         let (stats, tar_size) = {
             let plain = tarsplit::decompressed(raw)?;
             let mut recorder = tarsplit::Recorder::new(plain, &tmp.path.join(tarsplit::FILE_NAME))?;
-            let stats = super::image_layer::unpack(&mut recorder, &diff)?;
+            let stats = crate::runtime::image::layer::unpack(&mut recorder, &diff)?;
             (stats, recorder.finish()?)
         };
         // The blob's own digest is checked when its last byte is read.
@@ -384,8 +384,12 @@ impl Store {
     ) -> Result<LayerRecord> {
         let hex = hex_of(diff_id)?;
         let short = short_link_name()?;
-        let record =
-            LayerRecord { diff_id: diff_id.to_string(), size, tar_size, created: super::sys::now_rfc3339() };
+        let record = LayerRecord {
+            diff_id: diff_id.to_string(),
+            size,
+            tar_size,
+            created: crate::runtime::sys::now_rfc3339(),
+        };
         fs::write(tmp.path.join("link"), &short).ctx(|| "write layer link")?;
         write_json(&tmp.path.join("layer.json"), &record)?;
         let dest = self.layers_dir().join(&hex);
@@ -424,8 +428,10 @@ impl Store {
             Some(rec) => rec,
             None => {
                 let size = layers.iter().map(|d| self.layer(d).map(|l| l.size)).sum::<Result<u64>>()?;
-                let created =
-                    config["created"].as_str().map(str::to_string).unwrap_or_else(super::sys::now_rfc3339);
+                let created = config["created"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(crate::runtime::sys::now_rfc3339);
                 let rec = ImageRecord { id: id.clone(), names: Vec::new(), config, layers, created, size };
                 let tmp = TempDir::new(&self.images_dir())?;
                 fs::write(tmp.path.join("config.json"), config_bytes).ctx(|| "write config.json")?;
@@ -447,7 +453,7 @@ impl Store {
 
     fn read_record(&self, id: &str) -> Result<Option<ImageRecord>> {
         let path = self.image_dir(id)?.join("image.json");
-        match super::sys::read_small(&path) {
+        match crate::runtime::sys::read_small(&path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
                 .map_err(|e| Error::os(format!("{}: bad image record: {e}", path.display()))),
@@ -508,7 +514,7 @@ impl Store {
         self.sweep()?;
         let (mut reader, writer) = io::pipe().ctx(|| "pipe")?;
         let (packed, layer) = std::thread::scope(|s| {
-            let packer = s.spawn(move || super::image_layer::pack(upper, writer, exclude));
+            let packer = s.spawn(move || crate::runtime::image::layer::pack(upper, writer, exclude));
             let mut counted = CountingReader {
                 inner: &mut reader,
                 done: 0,
@@ -548,7 +554,7 @@ impl Store {
         };
         self.ensure_dirs()?;
         self.sweep()?;
-        let packed = super::image_layer::pack(dir, io::sink(), &[])?;
+        let packed = crate::runtime::image::layer::pack(dir, io::sink(), &[])?;
         if self.layer_present(&packed.diff_id) {
             remove_tree(dir)?;
         } else {
@@ -565,7 +571,7 @@ impl Store {
         }
         let layers = vec![packed.diff_id];
         let mut config = if config.is_object() { config } else { json!({}) };
-        let now = super::sys::now_rfc3339();
+        let now = crate::runtime::sys::now_rfc3339();
         if config.get("created").is_none() {
             config["created"] = now.clone().into();
         }
@@ -738,7 +744,9 @@ impl Store {
                 let tar_size = match (record.tar_size, &source) {
                     (Some(n), _) => n,
                     (None, LayerSource::TarSplit { meta, .. }) => tarsplit::recorded_size(meta)?,
-                    (None, LayerSource::Dir(d)) => super::image_layer::pack(d, io::sink(), &[])?.size,
+                    (None, LayerSource::Dir(d)) => {
+                        crate::runtime::image::layer::pack(d, io::sink(), &[])?.size
+                    }
                 };
                 layers.push(SaveLayer { diff_id: d.clone(), tar_size, source });
             }
@@ -803,7 +811,7 @@ fn short_link_name() -> Result<String> {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes =
         serde_json::to_vec_pretty(value).map_err(|e| Error::os(format!("encode {}: {e}", path.display())))?;
-    super::sys::write_whole(path, &bytes)
+    crate::runtime::sys::write_whole(path, &bytes)
 }
 
 /// Bytes of the regular files under `dir` (symlinks not followed).
@@ -832,7 +840,7 @@ struct TempDir {
 
 impl TempDir {
     fn new(parent: &Path) -> Result<TempDir> {
-        let path = parent.join(format!(".tmp-{}", &super::sys::new_id()?[..20]));
+        let path = parent.join(format!(".tmp-{}", &crate::runtime::sys::new_id()?[..20]));
         fs::DirBuilder::new().mode(0o700).create(&path).ctx(|| format!("create {}", path.display()))?;
         let f = OpenOptions::new()
             .read(true)
@@ -846,7 +854,10 @@ impl TempDir {
 
     /// A fresh name only, for a rename target (a dir about to be deleted).
     fn reserve(parent: &Path) -> Result<TempDir> {
-        Ok(TempDir { path: parent.join(format!(".tmp-{}", &super::sys::new_id()?[..20])), _lock: None })
+        Ok(TempDir {
+            path: parent.join(format!(".tmp-{}", &crate::runtime::sys::new_id()?[..20])),
+            _lock: None,
+        })
     }
 }
 
@@ -888,8 +899,8 @@ impl Read for CountingReader<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::image_archive::fixtures::*;
     use super::*;
+    use crate::runtime::image::archive::fixtures::*;
 
     fn quiet() -> impl FnMut(&Progress) {
         |_| {}
@@ -1073,7 +1084,7 @@ mod tests {
         let blobs = vec![(zstd(&l0), sha(&l0), "application/vnd.oci.image.layer.v1.tar+zstd")];
         let (members, id) = oci_layout(
             &blobs,
-            Some((super::super::image_archive::ANNOTATION_IMAGE_NAME, "quay.io/a/b:1")),
+            Some((crate::runtime::image::archive::ANNOTATION_IMAGE_NAME, "quay.io/a/b:1")),
             false,
         );
         let base =
@@ -1114,8 +1125,8 @@ mod tests {
         let f = File::create(&out).expect("create");
         store.save(&["quay.io/a/b:1", "mine:2", &imported.id], f, &mut quiet()).expect("save");
         let mut seen = Vec::new();
-        let read_back =
-            super::super::image_archive::read(&out, tmp.path(), hashing_callback(&mut seen)).expect("read");
+        let read_back = crate::runtime::image::archive::read(&out, tmp.path(), hashing_callback(&mut seen))
+            .expect("read");
         assert_eq!(
             read_back.iter().map(|i| i.config_digest.clone()).collect::<Vec<_>>(),
             vec![base.id.clone(), committed.id.clone(), imported.id.clone()]

@@ -9,8 +9,8 @@
 // The image store (issue 12) is its first caller; until it lands, only tests call it.
 #![cfg_attr(not(test), allow(dead_code))]
 
-use super::error::{Error, Result};
-use super::remove_tree::remove_tree;
+use crate::runtime::error::{Error, Result};
+use crate::runtime::remove_tree::remove_tree;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};

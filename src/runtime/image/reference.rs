@@ -4,7 +4,7 @@
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
 #![allow(dead_code)]
 
-use super::error::{Error, Result};
+use crate::runtime::error::{Error, Result};
 use std::fmt;
 
 pub const DEFAULT_REGISTRY: &str = "docker.io";

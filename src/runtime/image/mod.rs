@@ -3,8 +3,14 @@
 //! made in a temp dir under the data root and handed to the image store
 //! (`image_store::Store::import_rootfs_dir`) as a one-layer image.
 
-use super::error::{Context, Error, Kind, Result};
-use super::remove_tree::remove_tree;
+pub mod archive;
+pub mod layer;
+pub mod reference;
+pub mod store;
+pub mod tarsplit;
+
+use crate::runtime::error::{Context, Error, Kind, Result};
+use crate::runtime::remove_tree::remove_tree;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -49,13 +55,13 @@ impl RootfsBuilder {
 
     fn scratch(&self, what: &str) -> Result<Scratch> {
         if let Some(root) = self.dir.parent() {
-            super::sys::private_dir(root)?;
+            crate::runtime::sys::private_dir(root)?;
         }
-        super::sys::private_dir(&self.dir)?;
+        crate::runtime::sys::private_dir(&self.dir)?;
         let p = self.dir.join(format!(
             "{what}-{}-{}",
             std::process::id(),
-            super::sys::new_id()?.get(..8).unwrap_or("0")
+            crate::runtime::sys::new_id()?.get(..8).unwrap_or("0")
         ));
         fs::create_dir(&p).ctx(|| format!("create {}", p.display()))?;
         // The image's `/`: its mode shows inside.
@@ -131,7 +137,7 @@ impl RootfsBuilder {
                 let kind = if e.kind() == std::io::ErrorKind::NotFound { Kind::NotFound } else { Kind::Os };
                 Error::new(kind, format!("open {tarball}: {e}"))
             })?;
-            if let Ok(Some(kind)) = super::image_archive::detect(Path::new(tarball)) {
+            if let Ok(Some(kind)) = crate::runtime::image::archive::detect(Path::new(tarball)) {
                 return Err(Error::invalid(format!(
                     "{tarball} is an image archive ({}), not a root filesystem: use mydocker load -i {tarball}",
                     kind.as_str()
@@ -141,7 +147,7 @@ impl RootfsBuilder {
         };
         let mut scratch = self.scratch("import")?;
         let root = scratch.0.clone().unwrap_or_default();
-        super::image_layer::unpack(&mut reader, &root)
+        crate::runtime::image::layer::unpack(&mut reader, &root)
             .map_err(|e| Error::new(e.kind, format!("import {tarball}: {}", e.message)))?;
         Ok(scratch.0.take().unwrap_or_default())
     }

@@ -7,8 +7,8 @@
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
 #![allow(dead_code)]
 
-use super::error::{Context, Error, Result};
-use super::image_ref::{Reference, is_digest};
+use crate::runtime::error::{Context, Error, Result};
+use crate::runtime::image::reference::{Reference, is_digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -218,7 +218,7 @@ impl Archive {
         let magic = &magic[..n];
         if magic.starts_with(&[0x1f, 0x8b]) || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             let plain = {
-                let mut whole = super::image_tarsplit::decompressed(&mut file)?;
+                let mut whole = crate::runtime::image::tarsplit::decompressed(&mut file)?;
                 spool(&mut whole, spool_dir, &label)?
             };
             file = plain;
@@ -735,7 +735,7 @@ fn index_tar(file: &File, label: &str) -> Result<HashMap<String, TarMember>> {
 
 /// `reader` copied into an unnamed file in `dir` (gone when closed, even after a crash).
 fn spool(reader: &mut dyn Read, dir: &Path, label: &str) -> Result<File> {
-    super::sys::private_dir(dir)?;
+    crate::runtime::sys::private_dir(dir)?;
     let mut file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -746,7 +746,7 @@ fn spool(reader: &mut dyn Read, dir: &Path, label: &str) -> Result<File> {
         Ok(f) => f,
         // A filesystem without O_TMPFILE: a named file, unlinked at once.
         Err(_) => {
-            let path = dir.join(format!(".spool-{}", super::sys::new_id()?));
+            let path = dir.join(format!(".spool-{}", crate::runtime::sys::new_id()?));
             let f = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -1033,10 +1033,10 @@ pub fn write_with_progress(
         };
         match &layer.source {
             LayerSource::Dir(dir) => {
-                super::image_layer::pack(dir, &mut counting, &[])?;
+                crate::runtime::image::layer::pack(dir, &mut counting, &[])?;
             }
             LayerSource::TarSplit { meta, dir } => {
-                super::image_tarsplit::reassemble(meta, dir, &mut counting)?;
+                crate::runtime::image::tarsplit::reassemble(meta, dir, &mut counting)?;
             }
         }
         let (len, hash) = (counting.len, std::mem::take(&mut counting.hash));
@@ -1279,7 +1279,7 @@ pub mod fixtures {
     ) -> impl FnMut(&LayerBlob, &mut dyn Read) -> Result<Option<String>> + '_ {
         move |blob, raw| {
             seen.push(blob.member.clone());
-            let mut plain = super::super::image_tarsplit::decompressed(raw)?;
+            let mut plain = crate::runtime::image::tarsplit::decompressed(raw)?;
             let mut hash = Sha256::new();
             let mut buf = vec![0u8; 65536];
             loop {
@@ -1440,7 +1440,7 @@ mod tests {
         let dir = tmp.path().join("rootfs");
         std::fs::create_dir_all(dir.join("etc")).expect("mkdir");
         std::fs::write(dir.join("etc/hostname"), "box\n").expect("write");
-        let packed = super::super::image_layer::pack(&dir, io::sink(), &[]).expect("pack");
+        let packed = crate::runtime::image::layer::pack(&dir, io::sink(), &[]).expect("pack");
         let cfg = config(std::slice::from_ref(&packed.diff_id), "/bin/sh");
         let image = SaveImage {
             config: cfg.clone(),
