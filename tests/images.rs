@@ -294,6 +294,18 @@ fn images_saved_by_podman_and_skopeo_load_and_run_as_podman_sees_them() {
         // skopeo's layout names it `fixture:3`, which is docker.io/library/fixture:3.
         let name = out.lines().find_map(|l| l.strip_prefix("Loaded image: ")).unwrap_or("").to_string();
         assert!(name.ends_with("fixture:3"), "{what}: load says what it loaded: {out}");
+        if what == "oci-archive" {
+            // name@sha256:<manifest digest> names the image loaded from that manifest.
+            let o = Command::new("skopeo")
+                .args(["inspect", "--format", "{{.Digest}}"])
+                .arg(format!("oci-archive:{}", source.display()))
+                .output()
+                .expect("skopeo inspect");
+            let digest = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            assert!(digest.starts_with("sha256:"), "{}", String::from_utf8_lossy(&o.stderr));
+            let by_digest = format!("localhost/fixture@{digest}");
+            assert_eq!(env.ok(&["run", "--rm", &by_digest, "cat", "/data/x"]), "x\n", "{by_digest}");
+        }
         let id = env.ok(&["run", "-d", "--name", "fx", &name, "sleep", "100"]);
         let pid = env.record("fx")["pid"].as_i64().expect("pid");
         let got = tree_entries(Path::new(&format!("/proc/{pid}/root")));

@@ -48,6 +48,10 @@ pub struct ImageRecord {
     pub created: String,
     /// Bytes of the files of all its layers.
     pub size: u64,
+    /// `repository@sha256:<manifest digest>` for each name it was loaded
+    /// under: what `name@sha256:…` resolves to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -201,6 +205,13 @@ impl Store {
             if let Some(rec) = all.iter().find(|rec| rec.names.contains(&full)) {
                 return Ok((rec.clone(), Some(full)));
             }
+            // name@sha256:…: the manifest it was loaded from, or the image id itself.
+            if let Some(d) = &r.digest {
+                let by_manifest = format!("{}@{d}", r.name());
+                if let Some(rec) = all.iter().find(|rec| rec.digests.contains(&by_manifest) || &rec.id == d) {
+                    return Ok((rec.clone(), None));
+                }
+            }
         }
         let prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
         if !prefix.is_empty()
@@ -341,7 +352,14 @@ impl Store {
             if loaded.iter().all(|img| img.diff_ids.iter().all(|d| self.layer_present(d))) {
                 return loaded
                     .into_iter()
-                    .map(|img| self.put_image(&img.config_bytes, img.config, img.diff_ids, &img.names))
+                    .map(|img| {
+                        let mut rec =
+                            self.put_image(&img.config_bytes, img.config, img.diff_ids, &img.names)?;
+                        if let Some(d) = &img.manifest_digest {
+                            self.add_digests(&mut rec, &img.names, d)?;
+                        }
+                        Ok(rec)
+                    })
                     .collect();
             }
         }
@@ -432,7 +450,15 @@ impl Store {
                     .as_str()
                     .map(str::to_string)
                     .unwrap_or_else(crate::runtime::sys::now_rfc3339);
-                let rec = ImageRecord { id: id.clone(), names: Vec::new(), config, layers, created, size };
+                let rec = ImageRecord {
+                    id: id.clone(),
+                    names: Vec::new(),
+                    config,
+                    layers,
+                    created,
+                    size,
+                    digests: Vec::new(),
+                };
                 let tmp = TempDir::new(&self.images_dir())?;
                 fs::write(tmp.path.join("config.json"), config_bytes).ctx(|| "write config.json")?;
                 write_json(&tmp.path.join("image.json"), &rec)?;
@@ -449,6 +475,24 @@ impl Store {
         write_json(&dir.join("image.json"), &rec)?;
         self.take_names(&rec)?;
         Ok(rec)
+    }
+
+    /// Record `repository@digest` for each of `names` (the manifest it came in).
+    fn add_digests(&self, rec: &mut ImageRecord, names: &[String], digest: &str) -> Result<()> {
+        let mut changed = false;
+        for n in names {
+            if let Ok(r) = Reference::parse(n) {
+                let d = format!("{}@{digest}", r.name());
+                if !rec.digests.contains(&d) {
+                    rec.digests.push(d);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            write_json(&self.image_dir(&rec.id)?.join("image.json"), rec)?;
+        }
+        Ok(())
     }
 
     fn read_record(&self, id: &str) -> Result<Option<ImageRecord>> {
