@@ -5,7 +5,6 @@
 //! holding both an OCI layout and docker's manifest.json, as Docker >= 25 does.
 
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
-#![allow(dead_code)]
 
 use crate::runtime::error::{Context, Error, Result};
 use crate::runtime::image::reference::{Reference, is_digest};
@@ -41,6 +40,7 @@ pub struct LayerBlob {
     pub digest: Option<String>,
     /// What the config's `rootfs.diff_ids` says its uncompressed stream hashes to.
     pub diff_id: String,
+    #[allow(dead_code)] // part of what an archive tells; no caller needs it yet
     pub media_type: String,
     /// Bytes of the blob as stored (compressed or not).
     pub size: u64,
@@ -52,6 +52,7 @@ pub struct LayerBlob {
 #[derive(Debug, Clone)]
 pub struct LoadedImage {
     /// `sha256:<hex>` of the config bytes: the image id.
+    #[allow(dead_code)] // part of what an archive tells; no caller needs it yet
     pub config_digest: String,
     pub config: Value,
     /// The config exactly as in the archive: its digest is the image id.
@@ -155,6 +156,7 @@ pub struct Archive {
 
 /// Read every image in the archive at `path` (a tar, an OCI layout directory,
 /// or `-` for stdin, spooled to an unnamed file in `spool_dir`).
+#[cfg(test)]
 pub fn read(
     path: &Path,
     spool_dir: &Path,
@@ -240,6 +242,7 @@ impl Archive {
         Ok(Archive { label, members: Members::Tar { file, entries }, format })
     }
 
+    #[cfg(test)]
     pub fn format(&self) -> Format {
         self.format
     }
@@ -917,6 +920,7 @@ pub struct Progress<'a> {
 /// `save`: one tar with an OCI layout (oci-layout, index.json, blobs/sha256/…)
 /// and docker's manifest.json + repositories, layers as uncompressed tar blobs.
 /// Each layer's stream is checked against its diff id as it is written.
+#[cfg(test)]
 pub fn write(out: impl Write, images: &[SaveImage]) -> Result<()> {
     write_with_progress(out, images, &mut |_| {})
 }

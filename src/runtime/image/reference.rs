@@ -2,7 +2,6 @@
 //! normalised as Docker does (`debian` is `docker.io/library/debian:latest`).
 
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
-#![allow(dead_code)]
 
 use crate::runtime::error::{Error, Result};
 use std::fmt;

@@ -16,7 +16,6 @@
 //! their maker, so a sweep removes only those whose maker died.
 
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
-#![allow(dead_code)]
 
 use crate::runtime::error::{Context, Error, Kind, Result};
 use crate::runtime::image::archive::{
@@ -280,6 +279,7 @@ impl Store {
     /// The same, as short names relative to the data root (`l/<26 chars>`) so
     /// that a mount of many layers stays within the one-page option limit;
     /// a link lost in a crash is made again.
+    #[cfg(test)]
     pub fn layer_links(&self, image: &ImageRecord) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for d in image.layers.iter().rev() {

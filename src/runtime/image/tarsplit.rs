@@ -10,7 +10,6 @@
 //! (that many bytes read from the layer's file at path), and `E` u64-le total.
 
 // Until the Rhai bindings (issue 12) use it; the lead removes this when wiring.
-#![allow(dead_code)]
 
 use crate::runtime::error::{Context, Error, Result};
 use sha2::{Digest, Sha256};
