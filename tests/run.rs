@@ -321,3 +321,39 @@ fn interactive_tty_shell() {
     assert_eq!(code, 5);
     env.finish();
 }
+
+/// `export` writes a container's merged root as one tar, running or ended;
+/// `image import` takes it back; `commit` and `history` without Podman.
+#[test]
+fn export_import_and_commit_without_peers() {
+    let env = Env::new();
+    env.ok(&["run", "--name", "ex", "sh", "-c", "echo mine > /mine; rm /bin/ls"]);
+    let tarball = env.data.path().join("ex.tar");
+    env.ok(&["export", "-o", tarball.to_str().unwrap_or(""), "ex"]);
+    assert_eq!(env.ok(&["image", "import", tarball.to_str().unwrap_or(""), "exported"]).trim(), "exported");
+    assert_eq!(env.ok(&["run", "--rm", "exported", "cat", "/mine"]), "mine\n", "the change is in the export");
+    assert_eq!(env.fails(&["run", "--rm", "exported", "ls"]).code, 127, "so is the deletion");
+    let id = env.ok(&[
+        "commit",
+        "-c",
+        "CMD [\"cat\", \"/mine\"]",
+        "-c",
+        "ENV COLOR=blue",
+        "-m",
+        "note",
+        "ex",
+        "committed:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(env.ok(&["run", "--rm", "committed:1"]), "mine\n", "CMD from --change");
+    assert_eq!(env.ok(&["run", "--rm", "committed:1", "sh", "-c", "echo $COLOR"]), "blue\n");
+    let h = env.ok(&["history", "committed:1"]);
+    assert!(h.lines().nth(1).is_some_and(|l| l.contains("note")), "{h}");
+    let o = env.fails(&["commit", "-c", "FROM x", "ex"]);
+    assert!(o.stderr.contains("unknown instruction \"FROM\""), "{}", o.stderr);
+    let images = env.ok(&["images"]);
+    assert!(images.contains("committed") && images.contains("exported"), "{images}");
+    env.ok(&["rm", "ex"]);
+    env.ok(&["rmi", "committed:1", "exported"]);
+    env.finish();
+}

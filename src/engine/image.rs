@@ -328,9 +328,9 @@ mod api {
     }
 
     /// Write the flat tree at `root` (a container's merged root) as one tar
-    /// to `path` (`-`: stdout).
+    /// to `path` (`-`: stdout). (Not `export`: that is a Rhai keyword.)
     #[rhai_fn(return_raw)]
-    pub fn export(ctx: NativeCallContext, root: &str, path: &str) -> RhaiResult<()> {
+    pub fn export_root(ctx: NativeCallContext, root: &str, path: &str) -> RhaiResult<()> {
         at(&ctx, || {
             let out = output(path)?;
             rt(crate::runtime::image::layer::pack(Path::new(root), out, &[])).map(|_| ())
