@@ -357,3 +357,36 @@ fn export_import_and_commit_without_peers() {
     env.ok(&["rmi", "committed:1", "exported"]);
     env.finish();
 }
+
+/// `tag`, `rmi` of a name (untag) and of the last one (delete), `image prune`
+/// of a nameless image, `images -q` and `--format json`, `save` to stdout.
+#[test]
+fn tag_rmi_prune_and_listing_as_docker() {
+    let env = Env::new();
+    env.ok(&["run", "--rm", "true"]);
+    env.ok(&["tag", "busybox", "localhost/mine:2"]);
+    let images = env.ok(&["images"]);
+    assert!(images.lines().any(|l| l.starts_with("localhost/mine ") && l.contains(" 2 ")), "{images}");
+    let ids = env.ok(&["images", "-q"]);
+    assert_eq!(ids.lines().count(), 2, "a row per name, one id: {ids}");
+    assert_eq!(ids.lines().next(), ids.lines().nth(1));
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["images", "--format", "json"])).expect("json");
+    assert_eq!(json[0]["names"].as_array().map(|n| n.len()), Some(2));
+    assert_eq!(env.ok(&["rmi", "localhost/mine:2"]), "Untagged: localhost/mine:2\n", "a name: untag only");
+    let o = env.fails(&["tag", "busybox", "Bad:Name"]);
+    assert!(o.stderr.contains("Bad:Name"), "{}", o.stderr);
+    // An image that lost its names is dangling: prune deletes it.
+    env.ok(&["run", "--name", "c", "sh", "-c", "echo x > /x"]);
+    env.ok(&["commit", "c", "tmpimg:1"]);
+    env.ok(&["rm", "c"]);
+    env.ok(&["tag", "busybox", "tmpimg:1"]);
+    let pruned = env.ok(&["image", "prune"]);
+    assert!(pruned.starts_with("Deleted: sha256:"), "{pruned}");
+    let mut save = env.command(&["save", "busybox"]);
+    let out = save.output().expect("save");
+    assert!(out.status.success() && out.stdout.len() > 1 << 20, "save to stdout");
+    let o = env.fails(&["rmi", "nosuchimage"]);
+    assert!(o.stderr.contains("no such image: nosuchimage"), "{}", o.stderr);
+    env.finish();
+}
