@@ -20,6 +20,15 @@ delete), each warm (back to back) and cold (alone after --cold-gap idle: a
 cgroup v1 migration pays an RCU grace period then); and `podman run --rm` with
 mydocker-runc vs with runc. Ratios there are mydocker-runc/tool. A
 mydocker-runc that fails its smoke test is skipped and reported, not fatal.
+
+Images (ops load, layers, commit, save; issue 12): one Debian image per run
+(mmdebstrap --variant=minbase bookworm, else --image-tar, else the host's
+/usr/lib and /usr/share), imported into Podman's private store and saved as a
+docker-archive. load: mydocker into a fresh data root vs podman load into a
+store of its own (rmi after) vs tar -x of the archive's layer tars (the
+floor); what an iteration wrote is removed and synced, untimed. layers: run
+--rm of the 1-layer image vs one with 10 more (built by podman run + commit).
+commit: a container with a few MB of changes. save: the Debian image.
 """
 
 import argparse
@@ -60,7 +69,17 @@ CMDS = {
     "trap": ["sh", "-c", 'trap "exit 0" TERM; sleep 1000 & wait'],
 }
 
-OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci"]
+OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
+       "load", "layers", "commit", "save"]
+
+# Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
+IMAGE_OPS = ("load", "layers", "commit", "save")
+IMAGE_KEYS = ("load", "layers", "commit", "save")
+DEBIAN = "localhost/bench-debian:1"
+LAYERED = "localhost/bench-layers:10"
+LAYER_COMMITS = 10  # the layered image: the Debian layer + this many small ones
+# A few MB of changes for commit: 4 MiB of random bytes and 200 small files.
+CHANGES = "head -c 4194304 /dev/urandom > /blob && mkdir /many && for i in $(seq 200); do echo $i > /many/$i; done"
 
 # The OCI face (op "oci"): each verb as conmon and containerd's shim call it,
 # mydocker-runc against crun and runc on the same bundle, warm and cold.
@@ -680,6 +699,17 @@ class PodmanWith(Podman):
         return []  # base's cleanup removes every container of the store
 
 
+class Variant:
+    """One row of an image op that is not a tool of its own (the tar floor, an
+    image of a tool): a name for the tables, nothing to clean up."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def cleanup(self):
+        return []
+
+
 # --------------------------------------------------------------------------
 # Statistics and tables
 
@@ -772,6 +802,9 @@ class Bench:
         self.cg_snapshot = self.mydocker_cgroups()
         self.baseline_ms = None
         self.versions = []
+        self.img_podman = None  # Podman's tool for the image ops, and its load-only twin
+        self.load_podman = None
+        self.layered_archive = None
 
     # ---- setup
 
@@ -812,6 +845,8 @@ class Bench:
         self.baseline_ms = med(t)
         if "oci" in a.ops or "podman-oci" in a.ops:
             self.setup_oci()
+        if any(o in IMAGE_OPS for o in a.ops):
+            self.setup_images()
         self.versions = [(t.name, t.version()) for t in self.all_tools()]
 
     def all_tools(self):
@@ -1134,6 +1169,207 @@ class Bench:
         rm_series.failed = dict(s.failed)
         self.series.append(rm_series)
 
+    # ---- images (issue 12)
+
+    def setup_images(self):
+        """The Debian image, made once per run (untimed): a minbase rootfs
+        from mmdebstrap (else --image-tar, else host dirs), imported into
+        Podman's private store and saved as a docker-archive; the layered one
+        built with Podman (run + commit, LAYER_COMMITS times). mydocker loads
+        both into its data root for layers, commit and save."""
+        a = self.args
+        d = os.path.join(self.tmp, "img")
+        os.makedirs(d, exist_ok=True)
+        self.img_dir = d
+        rootfs = a.image_tar or os.path.join(d, "rootfs.tar")
+        if not a.image_tar:
+            mm = shutil.which("mmdebstrap")
+            r = None
+            if mm:
+                log("[images] mmdebstrap --variant=minbase bookworm (needs a Debian mirror; ~1 min)")
+                r = self.sp.run([mm, "--variant=minbase", "--quiet", "bookworm", rootfs], timeout=900)
+            if r is None or r.rc != 0:
+                why = "mmdebstrap is not installed" if r is None else f"mmdebstrap failed: {first_line(r.err)[:200]}"
+                log(f"[images] {why}; a rootfs tar of the host's /usr/lib and /usr/share instead")
+                self.image_source = f"host dirs /usr/lib, /usr/share ({why})"
+                r = self.sp.run([shutil.which("tar") or "/bin/tar", "-C", "/", "-cf", rootfs, "usr/lib", "usr/share"],
+                                timeout=900)
+                if r.rc not in (0, 1):  # 1: a file changed while read
+                    raise Failed(f"tar of host dirs: exit {r.rc}: {r.err.strip()}")
+            else:
+                self.image_source = "mmdebstrap --variant=minbase bookworm"
+        else:
+            self.image_source = f"--image-tar {a.image_tar}"
+        self.archive = os.path.join(d, "debian.docker.tar")
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        self.img_podman = pd
+        if pd is not None:
+            log(f"[images] podman import + save --format docker-archive of {DEBIAN}")
+            pd.ok(pd.x("import", rootfs, DEBIAN, timeout=900), "import")
+            pd.ok(pd.x("save", "--format", "docker-archive", "-o", self.archive, DEBIAN, timeout=900), "save")
+        else:
+            # Without Podman the archive comes from mydocker itself.
+            log(f"[images] no podman: mydocker image import + save of {DEBIAN}")
+            self.md.ok(self.md.x("image", "import", rootfs, DEBIAN, timeout=900), "image import")
+            self.md.ok(self.md.x("save", "-o", self.archive, DEBIAN, timeout=900), "save")
+            self.md.ok(self.md.x("rmi", DEBIAN), "rmi")
+        self.archive_mib = os.path.getsize(self.archive) / 2**20
+        # The floor's input: the archive's own layer tars, extracted (untimed).
+        import tarfile
+        with tarfile.open(self.archive) as tf:
+            manifest = json.load(tf.extractfile("manifest.json"))
+            self.layer_tars = []
+            for k, name in enumerate(manifest[0]["Layers"]):
+                out = os.path.join(d, f"layer{k}.tar")
+                with tf.extractfile(name) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                self.layer_tars.append(out)
+        log(f"[images] {DEBIAN}: {self.archive_mib:.0f} MiB docker-archive, {len(self.layer_tars)} layer(s)")
+        self.md.ok(self.md.x("load", "-q", "-i", self.archive, timeout=900), "load")
+        self.layered_archive = None
+        if pd is not None and "layers" in a.ops:
+            log(f"[images] {LAYERED}: {LAYER_COMMITS} x podman run + commit, each adding a small file")
+            prev = DEBIAN
+            for k in range(1, LAYER_COMMITS + 1):
+                nm = f"{self.tag}-layer{k}"
+                img = f"localhost/bench-layers:{k}"
+                pd.ok(pd.x("run", "--name", nm, *pd.runflags, prev, "sh", "-c", f"echo {k} > /layer-{k}"), "run")
+                pd.ok(pd.x("commit", "-q", nm, img, timeout=300), "commit")
+                pd.ok(pd.x("rm", nm), "rm")
+                prev = img
+            self.layered_archive = os.path.join(d, "layers.docker.tar")
+            pd.ok(pd.x("save", "--format", "docker-archive", "-o", self.layered_archive, LAYERED, timeout=900), "save")
+            self.md.ok(self.md.x("load", "-q", "-i", self.layered_archive, timeout=900), "load")
+            n = len(json.loads(self.md.q("image", "inspect", LAYERED))[0]["layers"])
+            log(f"[images] {LAYERED}: {n} layers in mydocker")
+            self.layered_count = n
+
+    def fresh(self, path):
+        """Remove what an iteration made, then flush it to disk (untimed), so
+        one iteration's writeback does not land in the next one's time."""
+        shutil.rmtree(path, ignore_errors=True)
+        if os.path.exists(path):
+            raise Failed(f"could not remove {path}")
+        os.sync()
+
+    def op_load(self):
+        pd = self.img_podman
+        # Podman loads into a store of its own: its main store has the layer already (import), and
+        # a layer it has is not unpacked again. Emptied with rmi after each load.
+        pl = Podman(self, pd.binary) if pd is not None else None
+        if pl is not None:
+            pl.name = "podman"
+            pl.base = os.path.join(self.tmp, "pl")
+            for flag, sub in (("--root", "root"), ("--runroot", "run"), ("--tmpdir", "tmp"), ("--network-config-dir", "net")):
+                pl.argv[pl.argv.index(flag) + 1] = os.path.join(pl.base, sub)
+            self.load_podman = pl
+        floor = Variant("tar")
+        tar = shutil.which("tar")  # the spawn helper execs a path, not a name
+        if tar is None:
+            raise Failed("tar is needed for the load floor")
+        md = Variant("mydocker")
+
+        def fn(t, i):
+            if t is md:
+                root = os.path.join(self.tmp, f"md-load{i}")  # a fresh data root: every layer is unpacked
+                try:
+                    r = self.sp.run([self.md.binary, "--root", self.md.root, "--data-root", root,
+                                     "load", "-q", "-i", self.archive], timeout=900)
+                    return self.md.ok(r, "load")
+                finally:
+                    self.fresh(root)
+            if t is floor:
+                out = os.path.join(self.tmp, f"tar-x{i}")
+                os.makedirs(out)
+                try:
+                    ms, rss = 0.0, 0
+                    for lt in self.layer_tars:
+                        r = self.sp.run([tar, "-x", "-f", lt, "-C", out], timeout=900)
+                        if r.rc != 0:
+                            raise Failed(f"tar -x: exit {r.rc}: {r.err.strip()}")
+                        ms, rss = ms + r.ms, max(rss, r.rss)
+                    return ms, rss
+                finally:
+                    self.fresh(out)
+            try:
+                return t.ok(t.x("load", "-q", "-i", self.archive, timeout=900), "load")
+            finally:
+                r = t.x("rmi", "-a", "-f", timeout=300)
+                if r.rc != 0:
+                    raise Failed(f"podman rmi -a -f after load: {r.err.strip()}")
+                os.sync()
+
+        tools = [md] + ([pl] if pl is not None else []) + [floor]
+        self.paired("load", f"load of a {self.archive_mib:.0f} MiB docker-archive ({self.image_source}), every layer unpacked", {
+            "mydocker": "mydocker --data-root FRESH load -q -i ARCHIVE",
+            "podman": "podman load -q -i ARCHIVE (own store; rmi -a -f after, untimed)",
+            "tar": "tar -x -f LAYER.tar -C FRESH, each layer of the archive (the floor)"},
+            fn, warmup=min(self.args.warmup, 1), tools=tools)
+
+    def op_layers(self):
+        if self.layered_archive is None:
+            self.skipped.append(("layers", "the layered image is built with podman, which is not set up"))
+            return
+        pd = self.img_podman
+        n = self.layered_count
+        many, one = f"mydocker/{n} layers", "mydocker/1 layer"
+        variants = {many: (self.md, LAYERED), one: (self.md, DEBIAN),
+                    f"podman/{n} layers": (pd, LAYERED), "podman/1 layer": (pd, DEBIAN)}
+        tools = [Variant(k) for k in variants]
+
+        def fn(t, i):
+            tool, img = variants[t.name]
+            if tool is self.md:
+                return tool.ok(tool.x("run", "--rm", img, "true"), "run --rm")
+            return tool.ok(tool.x("run", "--rm", *tool.runflags, img, "true"), "run --rm")
+
+        self.paired("layers", f"run --rm IMAGE true: the Debian image (1 layer) vs it + {LAYER_COMMITS} small layers", {
+            many: f"mydocker run --rm {LAYERED} true",
+            one: f"mydocker run --rm {DEBIAN} true",
+            f"podman/{n} layers": f"podman run --rm --network none {LAYERED} true",
+            "podman/1 layer": f"podman run --rm --network none {DEBIAN} true"},
+            fn, tools=tools, ref=many)
+
+    def op_commit(self):
+        pd = self.img_podman
+        tools = [self.md] + ([pd] if pd is not None else [])
+
+        def fn(t, i):
+            nm = self.name(t, "c", i)
+            img = f"localhost/bench-commit:{i}"
+            flags = t.runflags if t is pd else []
+            t.ok(t.x("run", "--name", nm, *flags, DEBIAN, "sh", "-c", CHANGES), "run (the changes)")
+            try:
+                return t.ok(t.x("commit", nm, img, timeout=300), "commit")
+            finally:
+                self.quiet_rm(t, nm)
+                t.x("rmi", "-f", img)
+                os.sync()
+
+        self.paired("commit", "commit of a container with 4 MiB + 200 small files of changes", {
+            "mydocker": "mydocker commit N IMAGE", "podman": "podman commit N IMAGE"},
+            fn, warmup=min(self.args.warmup, 1), tools=tools)
+
+    def op_save(self):
+        pd = self.img_podman
+        tools = [self.md] + ([pd] if pd is not None else [])
+
+        def fn(t, i):
+            out = os.path.join(self.tmp, f"save-{t.name}-{i}.tar")
+            try:
+                return t.ok(t.x("save", "-o", out, DEBIAN, timeout=900), "save")
+            finally:
+                try:
+                    os.unlink(out)
+                except OSError:
+                    pass
+                os.sync()
+
+        self.paired("save", f"save of the {self.archive_mib:.0f} MiB Debian image to a file", {
+            "mydocker": "mydocker save -o FILE IMAGE (OCI layout + manifest.json)",
+            "podman": "podman save -o FILE IMAGE (docker-archive)"},
+            fn, warmup=min(self.args.warmup, 1), tools=tools)
+
     # ---- cleanup
 
     @staticmethod
@@ -1218,7 +1454,7 @@ class Bench:
         report = []
         # Commands still running (after Ctrl-C): give them a moment, then kill their group.
         self.sp.cleaning = True
-        for t in reversed(self.all_tools()):
+        for t in reversed(self.all_tools() + ([self.load_podman] if self.load_podman else [])):
             try:
                 report += t.cleanup()
             except Exception as e:  # noqa: BLE001 - keep cleaning
@@ -1310,7 +1546,8 @@ class Bench:
         out.append(f"N = {a.n} paired iterations after {a.warmup} warm-up (bulk: {a.bulk_n}, no warm-up); "
                    f"{a.containers} containers for ps/bulk. Ratio = median over iterations of "
                    "mydocker_ms / tool_ms in the same iteration (OCI face: mydocker-runc_ms / tool_ms; "
-                   "podman-run: with mydocker-runc / with runc); < 1 means mydocker is faster.")
+                   "podman-run: with mydocker-runc / with runc; layers: mydocker's many-layer run / each "
+                   "row); < 1 means mydocker is faster. Image ops (load, commit, save) take 1 warm-up.")
         out.append("")
         for s in self.series:
             out.append(h(s.title))
@@ -1380,8 +1617,30 @@ class Bench:
         vs("exec", "crun", "exec <= 1.0x crun exec", 1.0)
         vs(f"ps{K}", "crun", f"ps with {K} <= 1.0x crun list", 1.0)
         for s in self.series:
-            if s.ref == "mydocker":
+            if s.ref == "mydocker" and s.key not in IMAGE_KEYS:
                 vs(s.key, "podman", f"{s.key} >= 10x faster than podman", 0.1)
+        # Images (issue 12).
+        if self.find("load") is not None:
+            vs("load", "podman", "load >= 3x faster than podman load", 0.33)
+            vs("load", "tar", "load within 1.5x of tar -x of the same layers", 1.5)
+        s = self.find("layers")
+        if s is not None:
+            one = "mydocker/1 layer"
+            vs("layers", one, f"run --rm of the {self.layered_count}-layer image <= 1.1x the 1-layer one", 1.1)
+            pm, p1 = f"podman/{self.layered_count} layers", "podman/1 layer"
+            r = pair_ratio(s, pm, p1)
+            if r is not None:
+                lines.append(f"INFO: podman run --rm, {self.layered_count} layers / 1 layer: {r:.3f}x")
+            for p in (pm, p1):
+                r = pair_ratio(s, one, p)
+                if r is not None:
+                    lines.append(f"INFO: mydocker/1 layer / {p}: {r:.3f}x")
+        for key in ("commit", "save"):
+            s = self.find(key)
+            if s is not None and s.ms("mydocker") and s.ms("podman"):
+                r, _ = s.ratio("podman")
+                lines.append(f"INFO: {key} mydocker/podman: {r:.3f}x ({fmt_ms(med(s.ms('mydocker')))} vs "
+                             f"{fmt_ms(med(s.ms('podman')))} ms median)")
         for s in self.series:
             if s.key.startswith("oci-"):
                 vs(s.key, "crun", f"OCI {s.key[4:]} <= 1.0x crun", 1.0)
@@ -1392,6 +1651,7 @@ class Bench:
                          f"({fmt_ms(med(s.ms(s.ref)))} vs {fmt_ms(med(s.ms('podman/runc')))} ms median)")
         peaks = [(s.key, med(s.rss(s.ref))) for s in self.series
                  if s.rss(s.ref) and not s.key.startswith("bulk-rm") and not s.key.endswith("-cold")
+                 and s.key not in IMAGE_KEYS
                  and s.ref in ("mydocker", "mydocker-runc")]
         if peaks:
             worst = max(peaks, key=lambda p: p[1])
@@ -1405,6 +1665,12 @@ class Bench:
                 lines.append(f"{verdict}: monitor <= 1 MiB resident ({label}): RSS {m['rss_med']:.0f} KiB, "
                              f"PSS {m['pss_med']:.0f} KiB per monitor ({m['comm']})")
         return lines
+
+
+def pair_ratio(s, a, b):
+    """Median over iterations of a_ms / b_ms, for two rows of one series."""
+    x, y = s.samples.get(a, {}), s.samples.get(b, {})
+    return med([x[i][0] / y[i][0] for i in x if i in y and y[i][0] > 0])
 
 
 def fmt_kib(v):
@@ -1443,6 +1709,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the private temp dir (debugging)")
     ap.add_argument("--mydocker-runc", default=os.environ.get("MYDOCKER_RUNC") or None,
                     help="the OCI face to measure (default $MYDOCKER_RUNC, else a mydocker-runc symlink to --mydocker)")
+    ap.add_argument("--image-tar", help="a rootfs tar for the image ops (default: made with mmdebstrap)")
     ap.add_argument("--cold-gap", type=float, default=0.25,
                     help="idle seconds before each call of the OCI face's cold rows (default 0.25)")
     a = ap.parse_args()

@@ -6,6 +6,8 @@
 #   benches/compare.sh --write-doc  # also regenerate the results in docs/performance.md
 #   benches/compare.sh --ops lifecycle,exec --peers crun -n 50
 #   benches/compare.sh --ops oci,podman-oci  # the OCI face: mydocker-runc vs crun, runc
+#   benches/compare.sh --ops load,layers,commit,save -n 5  # images: a Debian image made
+#                                   # with mmdebstrap (or --image-tar ROOTFS.tar), vs podman, tar -x
 #
 # Options are passed to benches/compare.py (see --help). This wrapper builds
 # the release binary, installs the peers if they are missing (apt-get; an
@@ -59,7 +61,8 @@ if [[ -z $bin ]]; then
         { say "mydocker build failed"; exit 1; }
     # .cargo/config.toml names the build target (static linking needs one).
     triple=$(sed -n 's/^target = "\(.*\)"/\1/p' "$repo/.cargo/config.toml" 2>/dev/null || true)
-    bin=$repo/target/${triple:+$triple/}release/mydocker
+    # Cargo builds into $CARGO_TARGET_DIR when it is set.
+    bin=${CARGO_TARGET_DIR:-$repo/target}/${triple:+$triple/}release/mydocker
 fi
 [[ -x $bin ]] || { say "no mydocker binary at $bin"; exit 1; }
 
