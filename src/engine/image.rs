@@ -11,8 +11,13 @@ use rhai::plugin::*;
 use rhai::{Array, Map};
 use std::path::{Path, PathBuf};
 
-fn store() -> Store {
-    Store::new(&context().data_root)
+thread_local! {
+    // One store per process, so its records are read once per command.
+    static STORE: std::rc::Rc<Store> = std::rc::Rc::new(Store::new(&context().data_root));
+}
+
+fn store() -> std::rc::Rc<Store> {
+    STORE.with(|s| s.clone())
 }
 
 /// Files every container gets bound from its state dir: their empty mount

@@ -74,6 +74,10 @@ pub struct Removed {
 
 pub struct Store {
     data_root: PathBuf,
+    /// The records as last read: one command asks `get` several times (run:
+    /// exists, id, config, layers), and each read parses every record.
+    /// Cleared by every change made through this store.
+    cache: std::cell::RefCell<Option<Vec<ImageRecord>>>,
 }
 
 /// How often a load retries when a concurrent rmi/prune freed a layer it was about to use.
@@ -81,7 +85,7 @@ const LOAD_ATTEMPTS: usize = 3;
 
 impl Store {
     pub fn new(data_root: &Path) -> Store {
-        Store { data_root: data_root.to_path_buf() }
+        Store { data_root: data_root.to_path_buf(), cache: Default::default() }
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -165,6 +169,20 @@ impl Store {
 
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        if let Some(all) = self.cache.borrow().as_ref() {
+            return Ok(all.clone());
+        }
+        let all = self.read_images()?;
+        *self.cache.borrow_mut() = Some(all.clone());
+        Ok(all)
+    }
+
+    /// Forget the records read so far (after a change, or to see others').
+    pub fn forget(&self) {
+        self.cache.borrow_mut().take();
+    }
+
+    fn read_images(&self) -> Result<Vec<ImageRecord>> {
         let entries = match fs::read_dir(self.images_dir()) {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -304,6 +322,7 @@ impl Store {
     /// `load`: every image of the archive at `path` (tar, OCI layout dir, or
     /// `-`). Layers not yet stored are unpacked; names move to these images.
     pub fn load(&self, path: &Path, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<ImageRecord>> {
+        self.forget();
         self.ensure_dirs()?;
         self.sweep()?;
         let archive = Archive::open(path, &self.spool_dir())?;
@@ -440,6 +459,7 @@ impl Store {
         layers: Vec<String>,
         names: &[String],
     ) -> Result<ImageRecord> {
+        self.forget();
         let id = digest_of(config_bytes);
         let dir = self.image_dir(&id)?;
         let mut rec = match self.read_record(&id)? {
@@ -462,6 +482,7 @@ impl Store {
                 let tmp = TempDir::new(&self.images_dir())?;
                 fs::write(tmp.path.join("config.json"), config_bytes).ctx(|| "write config.json")?;
                 write_json(&tmp.path.join("image.json"), &rec)?;
+                self.forget();
                 fs::rename(&tmp.path, &dir)
                     .ctx(|| format!("rename {} to {}", tmp.path.display(), dir.display()))?;
                 rec
@@ -473,6 +494,7 @@ impl Store {
             }
         }
         write_json(&dir.join("image.json"), &rec)?;
+        self.forget();
         self.take_names(&rec)?;
         Ok(rec)
     }
@@ -491,6 +513,7 @@ impl Store {
         }
         if changed {
             write_json(&self.image_dir(&rec.id)?.join("image.json"), rec)?;
+            self.forget();
         }
         Ok(())
     }
@@ -508,6 +531,7 @@ impl Store {
 
     /// Drop `owner`'s names from every other image (left dangling if it had no other).
     fn take_names(&self, owner: &ImageRecord) -> Result<()> {
+        self.forget();
         for mut other in self.images()? {
             if other.id == owner.id {
                 continue;
@@ -516,6 +540,7 @@ impl Store {
             other.names.retain(|n| !owner.names.contains(n));
             if other.names.len() != before {
                 write_json(&self.image_dir(&other.id)?.join("image.json"), &other)?;
+                self.forget();
             }
         }
         Ok(())
@@ -523,6 +548,7 @@ impl Store {
 
     /// `tag SRC DST`: DST names SRC's image (and no other).
     pub fn tag(&self, src: &str, dst: &str) -> Result<ImageRecord> {
+        self.forget();
         let target = Reference::parse(dst)?;
         if target.digest.is_some() {
             return Err(Error::invalid(format!("cannot tag with a digest: {dst}")));
@@ -533,6 +559,7 @@ impl Store {
         if !rec.names.contains(&name) {
             rec.names.push(name);
             write_json(&self.image_dir(&rec.id)?.join("image.json"), &rec)?;
+            self.forget();
         }
         self.take_names(&rec)?;
         Ok(rec)
@@ -550,6 +577,7 @@ impl Store {
         name: Option<&str>,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<ImageRecord> {
+        self.forget();
         let names = match name {
             Some(n) => vec![Reference::parse(n)?.to_string()],
             None => Vec::new(),
@@ -592,6 +620,7 @@ impl Store {
     /// `image import`): the dir itself is moved into the layer store (it must be
     /// on the data root's filesystem), its diff id that of its pack().
     pub fn import_rootfs_dir(&self, dir: &Path, config: Value, name: Option<&str>) -> Result<ImageRecord> {
+        self.forget();
         let names = match name {
             Some(n) => vec![Reference::parse(n)?.to_string()],
             None => Vec::new(),
@@ -643,6 +672,7 @@ impl Store {
         force: bool,
         in_use: &dyn Fn(&ImageRecord) -> Option<String>,
     ) -> Result<Removed> {
+        self.forget();
         let _lock = self.lock()?;
         let (mut rec, by_name) = self.resolve(reference)?;
         let mut removed = Removed::default();
@@ -652,6 +682,7 @@ impl Store {
         {
             rec.names.retain(|n| *n != name);
             write_json(&self.image_dir(&rec.id)?.join("image.json"), &rec)?;
+            self.forget();
             removed.untagged.push(name);
             return Ok(removed);
         }
@@ -675,6 +706,7 @@ impl Store {
             // Forced: the names go, the image stays for its container.
             removed.untagged = std::mem::take(&mut rec.names);
             write_json(&self.image_dir(&rec.id)?.join("image.json"), &rec)?;
+            self.forget();
             return Ok(removed);
         }
         removed.untagged = rec.names.clone();
@@ -685,6 +717,7 @@ impl Store {
     /// `image prune`: delete dangling images (no names) no container uses, and
     /// any layer no image references.
     pub fn prune(&self, in_use: &dyn Fn(&ImageRecord) -> Option<String>) -> Result<Vec<Removed>> {
+        self.forget();
         let _lock = self.lock()?;
         let mut out = Vec::new();
         for rec in self.images()? {
@@ -714,6 +747,7 @@ impl Store {
 
     /// Under the lock: the record goes, then its layers nothing else references.
     fn delete_image(&self, rec: &ImageRecord, removed: &mut Removed) -> Result<()> {
+        self.forget();
         let dir = self.image_dir(&rec.id)?;
         let doomed = TempDir::reserve(&self.images_dir())?;
         fs::rename(&dir, &doomed.path).ctx(|| format!("remove image {}", rec.id))?;
