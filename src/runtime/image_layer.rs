@@ -1648,6 +1648,10 @@ mod tests {
             reg("stale", b"regular, whatever the link name says").link("/etc/passwd"),
             reg(long, b"long name"),
             reg(".wh..wh.plnk", b""),
+            // Kept when the kernel takes it, skipped (not an error) when it does not.
+            reg("try", b"").xattr("trusted.kept", b"k").xattr("system.bogus", b"x"),
+            // user.* is refused on symlinks by the kernel: not an error either.
+            sym("userlink", "file").xattr("user.x", b"1"),
         ]
     }
 
@@ -1707,6 +1711,8 @@ mod tests {
         assert!(md("stale").is_file(), "the typeflag wins over a stale link name");
         assert_eq!(std::fs::read(dest.join(format!("long/{}", "n".repeat(150)))).unwrap(), b"long name");
         assert!(!dest.join(".wh..wh.plnk").exists() && !dest.join(".wh.plnk").exists());
+        assert_eq!(xattrs(&dest.join("try")).keys().collect::<Vec<_>>(), ["trusted.kept"]);
+        assert!(md("userlink").file_type().is_symlink());
     }
 
     fn fs_md(p: &Path) -> std::fs::Metadata {
@@ -1741,6 +1747,37 @@ mod tests {
             assert_eq!(stats.size, content as u64, "{kind}");
             check_every_case(&dest);
         }
+    }
+
+    /// Hands out at most 7 bytes a read: chunking must not depend on the caller's reads.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_slow_reader_and_an_empty_layer() {
+        if !is_root() {
+            return;
+        }
+        let plain = build(&[dir("a/"), reg("a/f", &[7u8; 5000]), reg("g", b"g")]);
+        for bytes in [plain.clone(), gzip(&plain), zstd(&plain)] {
+            let tmp = tempfile::tempdir().unwrap();
+            let stats = unpack(Trickle(&bytes), tmp.path()).unwrap();
+            assert_eq!(stats.diff_id, sha256(&plain));
+            assert_eq!(std::fs::read(tmp.path().join("a/f")).unwrap(), [7u8; 5000]);
+        }
+        let empty = build(&[]);
+        let tmp = tempfile::tempdir().unwrap();
+        let stats = unpack(empty.as_slice(), tmp.path()).unwrap();
+        assert_eq!((stats.diff_id, stats.entries), (sha256(&empty), 0));
+        let stats = unpack(&[][..], tmp.path()).unwrap();
+        assert_eq!(stats.diff_id, sha256(b""), "a zero-byte stream is an empty layer");
     }
 
     /// Unpack `entries` into a fresh dest under a fresh temp dir; the error it must give.
