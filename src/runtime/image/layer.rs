@@ -14,10 +14,11 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
 
 #[derive(Debug, Clone)]
 pub struct UnpackStats {
@@ -54,7 +55,7 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
             dest.display()
         )));
     }
-    let stream = Hashing { inner: decompressed(reader)?, hasher: Sha256::new(), bytes: 0 };
+    let stream = LayerStream::new(reader)?;
     let mut archive = tar::Archive::new(stream);
     let mut unpacker = Unpacker::new(root, dest, root_st.st_mode & libc::S_ISGID == 0);
     let mut last = String::from("(none)");
@@ -68,46 +69,343 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
     // The end-of-archive blocks and any padding after them are part of the
     // diff id; reading to the end also checks gzip's CRC and length.
     io::copy(&mut stream, &mut io::sink()).map_err(|e| os_err("read the end of the layer", e))?;
-    Ok(UnpackStats { diff_id: digest_id(stream.hasher), size: unpacker.size, entries: unpacker.entries })
+    let diff_id = stream.finish()?;
+    Ok(UnpackStats { diff_id, size: unpacker.size, entries: unpacker.entries })
 }
 
-/// The layer's bytes, decompressed by its magic: gzip, zstd, or a plain tar.
-fn decompressed<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
-    let mut magic = [0u8; 4];
+/// How a layer is compressed, by its magic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Compression {
+    Plain,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn sniff(head: &[u8]) -> Compression {
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ => Compression::Plain,
+        }
+    }
+}
+
+/// A buffer of CHUNK bytes, the first `len` of them filled (reused without zeroing).
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+const CHUNK: usize = 1 << 20;
+/// Decompressed chunks queued for the unpacker: bounds the memory a layer takes.
+const CHUNKS_QUEUED: usize = 4;
+
+/// Buffers handed back once read, so the steady state allocates nothing.
+#[derive(Clone, Default)]
+struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    fn get(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut p| p.pop()).unwrap_or_else(|| vec![0; CHUNK])
+    }
+    fn put(&self, buf: Vec<u8>) {
+        if let Ok(mut p) = self.0.lock()
+            && p.len() < 2 * CHUNKS_QUEUED + 2
+        {
+            p.push(buf);
+        }
+    }
+}
+
+/// Read into `buf` until it holds at least a quarter chunk or the stream ends.
+fn fill(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
-    while got < magic.len() {
-        match reader.read(&mut magic[got..]) {
+    while got < buf.len() / 4 {
+        match src.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(os_err("read the layer", e)),
+            Err(e) => return Err(e),
         }
     }
-    let head = magic[..got].to_vec();
-    let buffered = BufReader::with_capacity(BUF_SIZE / 2, io::Cursor::new(head).chain(reader));
-    Ok(match &magic[..got] {
-        [0x1f, 0x8b, ..] => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        [0x28, 0xb5, 0x2f, 0xfd] => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| os_err("start zstd", e))?)
-        }
-        _ => Box::new(buffered),
-    })
+    Ok(got)
 }
 
-/// A reader or writer that hashes and counts the bytes passing through.
+enum FromWorker {
+    Data(Chunk),
+    /// The decoder wants more of the layer's bytes.
+    NeedInput,
+    End(Sha256),
+    Failed(io::Error),
+}
+
+/// The uncompressed layer stream. A worker thread decompresses and hashes
+/// while this thread writes files (as `tar -xz` runs gzip beside tar): on a
+/// plain tar sha256 alone costs about as much CPU as the writes. The caller's
+/// reader is read here, not on the worker, so it need not be `Send`; the
+/// worker asks for each compressed chunk.
+struct LayerStream<R> {
+    source: R,
+    /// The magic bytes sniffed, given back before the rest of `source`.
+    head: Vec<u8>,
+    pool: Pool,
+    to_worker: Option<mpsc::Sender<io::Result<Chunk>>>,
+    from_worker: Option<mpsc::Receiver<FromWorker>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    current: Option<Chunk>,
+    pos: usize,
+    digest: Option<Sha256>,
+}
+
+impl<R: Read> LayerStream<R> {
+    fn new(mut source: R) -> Result<Self> {
+        let mut head = vec![0u8; 4];
+        let mut got = 0;
+        while got < head.len() {
+            match source.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(os_err("read the layer", e)),
+            }
+        }
+        head.truncate(got);
+        let compression = Compression::sniff(&head);
+        let pool = Pool::default();
+        let (to_worker, input) = mpsc::channel();
+        let (output, mut from_worker) = mpsc::sync_channel(CHUNKS_QUEUED);
+        let worker_pool = pool.clone();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| os_err("start a layer thread", e))
+        };
+        let mut workers = Vec::new();
+        // Decoding and sha256 each take about what the writes take: on a
+        // compressed layer they get a thread each.
+        let hash_apart = compression != Compression::Plain;
+        workers.push(spawn(
+            "layer-decode",
+            Box::new(move || decode(compression, input, output, worker_pool, !hash_apart)),
+        )?);
+        if hash_apart {
+            let (hashed, from_hasher) = mpsc::sync_channel(CHUNKS_QUEUED);
+            let decoded = std::mem::replace(&mut from_worker, from_hasher);
+            workers.push(spawn("layer-digest", Box::new(move || hash_stage(decoded, hashed)))?);
+        }
+        Ok(LayerStream {
+            source,
+            head,
+            pool,
+            to_worker: Some(to_worker),
+            from_worker: Some(from_worker),
+            workers,
+            current: None,
+            pos: 0,
+            digest: None,
+        })
+    }
+
+    /// The next compressed chunk from the caller's reader (len 0: its end).
+    fn input(&mut self) -> io::Result<Chunk> {
+        let mut buf = self.pool.get();
+        let head = std::mem::take(&mut self.head);
+        buf[..head.len()].copy_from_slice(&head);
+        let len = head.len() + fill(&mut self.source, &mut buf[head.len()..])?;
+        Ok(Chunk { buf, len })
+    }
+
+    /// "sha256:<hex>" of the uncompressed stream, once it was read to its end.
+    fn finish(mut self) -> Result<String> {
+        match self.digest.take() {
+            Some(h) => Ok(digest_id(h)),
+            None => Err(Error::os("the layer's digest is missing: its stream was not read to the end")),
+        }
+    }
+}
+
+impl<R: Read> Read for LayerStream<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(chunk) = &self.current {
+                if self.pos < chunk.len {
+                    let n = out.len().min(chunk.len - self.pos);
+                    out[..n].copy_from_slice(&chunk.buf[self.pos..self.pos + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                if let Some(done) = self.current.take() {
+                    self.pool.put(done.buf);
+                }
+            }
+            if self.digest.is_some() {
+                return Ok(0);
+            }
+            let Some(from_worker) = &self.from_worker else {
+                return Err(io::Error::other("the layer's decoder stopped"));
+            };
+            match from_worker.recv() {
+                Ok(FromWorker::Data(chunk)) => {
+                    self.current = Some(chunk);
+                    self.pos = 0;
+                }
+                Ok(FromWorker::NeedInput) => {
+                    let chunk = self.input();
+                    // A worker that asked ahead may have ended since: its End or
+                    // Failed, or the closed channel, comes next.
+                    if let Some(tx) = &self.to_worker {
+                        let _ = tx.send(chunk);
+                    }
+                }
+                Ok(FromWorker::End(h)) => self.digest = Some(h),
+                Ok(FromWorker::Failed(e)) => {
+                    self.from_worker = None;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.from_worker = None;
+                    return Err(io::Error::other("the layer's decoder stopped"));
+                }
+            }
+        }
+    }
+}
+
+impl<R> Drop for LayerStream<R> {
+    fn drop(&mut self) {
+        // Closing both channels ends the worker wherever it waits; wait for
+        // it so none outlives an unpack.
+        self.to_worker = None;
+        self.from_worker = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The worker's view of the compressed bytes: chunks it asks the unpacking thread for.
+struct Input {
+    rx: mpsc::Receiver<io::Result<Chunk>>,
+    ask: mpsc::SyncSender<FromWorker>,
+    pool: Pool,
+    current: Option<Chunk>,
+    pos: usize,
+    ended: bool,
+    /// Chunks asked for and not yet received.
+    asked: usize,
+}
+
+/// Compressed chunks asked for ahead, so the reading thread never waits on the worker.
+const INPUT_AHEAD: usize = 3;
+
+impl Input {
+    /// The next chunk, or None at the end of the layer.
+    fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let gone = || io::Error::other("the unpacker stopped");
+        while self.asked < INPUT_AHEAD {
+            self.ask.send(FromWorker::NeedInput).map_err(|_| gone())?;
+            self.asked += 1;
+        }
+        let chunk = self.rx.recv().map_err(|_| gone())??;
+        self.asked -= 1;
+        if chunk.len == 0 {
+            self.ended = true;
+            self.pool.put(chunk.buf);
+            return Ok(None);
+        }
+        Ok(Some(chunk))
+    }
+}
+
+impl Read for Input {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.current.as_ref().is_none_or(|c| self.pos == c.len) {
+            if let Some(done) = self.current.take() {
+                self.pool.put(done.buf);
+            }
+            self.current = self.next_chunk()?;
+            self.pos = 0;
+        }
+        let Some(chunk) = &self.current else { return Ok(0) };
+        let n = out.len().min(chunk.len - self.pos);
+        out[..n].copy_from_slice(&chunk.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Between the decoder and the unpacker: hash each chunk on the way.
+fn hash_stage(rx: mpsc::Receiver<FromWorker>, out: mpsc::SyncSender<FromWorker>) {
+    let mut hasher = Sha256::new();
+    for msg in rx {
+        let msg = match msg {
+            FromWorker::Data(chunk) => {
+                hasher.update(&chunk.buf[..chunk.len]);
+                FromWorker::Data(chunk)
+            }
+            FromWorker::End(_) => FromWorker::End(std::mem::replace(&mut hasher, Sha256::new())),
+            other => other,
+        };
+        if out.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// The worker: decompress, hash unless `hash_stage` does, and hand the uncompressed chunks over.
+fn decode(
+    compression: Compression,
+    rx: mpsc::Receiver<io::Result<Chunk>>,
+    out: mpsc::SyncSender<FromWorker>,
+    pool: Pool,
+    hash: bool,
+) {
+    let mut input =
+        Input { rx, ask: out.clone(), pool: pool.clone(), current: None, pos: 0, ended: false, asked: 0 };
+    let mut hasher = Sha256::new();
+    let result = (|| -> io::Result<()> {
+        let mut decoder: Box<dyn Read> = match compression {
+            Compression::Plain => {
+                // Nothing to decode: the input chunks go back as they are.
+                while let Some(chunk) = input.next_chunk()? {
+                    hasher.update(&chunk.buf[..chunk.len]);
+                    out.send(FromWorker::Data(chunk))
+                        .map_err(|_| io::Error::other("the unpacker stopped"))?;
+                }
+                return Ok(());
+            }
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut input)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&mut input)?),
+        };
+        loop {
+            let mut buf = pool.get();
+            let len = fill(&mut decoder, &mut buf)?;
+            if len == 0 {
+                return Ok(());
+            }
+            if hash {
+                hasher.update(&buf[..len]);
+            }
+            out.send(FromWorker::Data(Chunk { buf, len }))
+                .map_err(|_| io::Error::other("the unpacker stopped"))?;
+        }
+    })();
+    let _ = out.send(match result {
+        Ok(()) => FromWorker::End(hasher),
+        Err(e) => FromWorker::Failed(e),
+    });
+}
+
+/// A writer that hashes and counts the bytes passing through.
 struct Hashing<T> {
     inner: T,
     hasher: Sha256,
     bytes: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -1350,6 +1648,10 @@ mod tests {
             reg("stale", b"regular, whatever the link name says").link("/etc/passwd"),
             reg(long, b"long name"),
             reg(".wh..wh.plnk", b""),
+            // Kept when the kernel takes it, skipped (not an error) when it does not.
+            reg("try", b"").xattr("trusted.kept", b"k").xattr("system.bogus", b"x"),
+            // user.* is refused on symlinks by the kernel: not an error either.
+            sym("userlink", "file").xattr("user.x", b"1"),
         ]
     }
 
@@ -1409,6 +1711,8 @@ mod tests {
         assert!(md("stale").is_file(), "the typeflag wins over a stale link name");
         assert_eq!(std::fs::read(dest.join(format!("long/{}", "n".repeat(150)))).unwrap(), b"long name");
         assert!(!dest.join(".wh..wh.plnk").exists() && !dest.join(".wh.plnk").exists());
+        assert_eq!(xattrs(&dest.join("try")).keys().collect::<Vec<_>>(), ["trusted.kept"]);
+        assert!(md("userlink").file_type().is_symlink());
     }
 
     fn fs_md(p: &Path) -> std::fs::Metadata {
@@ -1443,6 +1747,37 @@ mod tests {
             assert_eq!(stats.size, content as u64, "{kind}");
             check_every_case(&dest);
         }
+    }
+
+    /// Hands out at most 7 bytes a read: chunking must not depend on the caller's reads.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_slow_reader_and_an_empty_layer() {
+        if !is_root() {
+            return;
+        }
+        let plain = build(&[dir("a/"), reg("a/f", &[7u8; 5000]), reg("g", b"g")]);
+        for bytes in [plain.clone(), gzip(&plain), zstd(&plain)] {
+            let tmp = tempfile::tempdir().unwrap();
+            let stats = unpack(Trickle(&bytes), tmp.path()).unwrap();
+            assert_eq!(stats.diff_id, sha256(&plain));
+            assert_eq!(std::fs::read(tmp.path().join("a/f")).unwrap(), [7u8; 5000]);
+        }
+        let empty = build(&[]);
+        let tmp = tempfile::tempdir().unwrap();
+        let stats = unpack(empty.as_slice(), tmp.path()).unwrap();
+        assert_eq!((stats.diff_id, stats.entries), (sha256(&empty), 0));
+        let stats = unpack(&[][..], tmp.path()).unwrap();
+        assert_eq!(stats.diff_id, sha256(b""), "a zero-byte stream is an empty layer");
     }
 
     /// Unpack `entries` into a fresh dest under a fresh temp dir; the error it must give.
@@ -1719,6 +2054,19 @@ mod tests {
         std::fs::create_dir(&copy).unwrap();
         unpack(tar_bytes.as_slice(), &copy).unwrap();
         assert_eq!(tree(&up), tree(&copy));
+    }
+
+    /// `LAYER_BENCH_DIR=dir LAYER_BENCH_OUT=out.tar cargo test --release image_layer::tests::bench -- --ignored`
+    #[test]
+    #[ignore]
+    fn bench_pack() {
+        let (Ok(dir), Ok(out)) = (std::env::var("LAYER_BENCH_DIR"), std::env::var("LAYER_BENCH_OUT")) else {
+            return;
+        };
+        let file = File::create(&out).unwrap();
+        let start = std::time::Instant::now();
+        let stats = pack(Path::new(&dir), file, &[]).unwrap();
+        println!("pack {dir}: {:?}, {} bytes, {}", start.elapsed(), stats.size, stats.diff_id);
     }
 
     /// `LAYER_BENCH_TAR=/path/to.tar cargo test --release image_layer::tests::bench -- --ignored --nocapture`
