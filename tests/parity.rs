@@ -23,7 +23,7 @@ fn loopback_is_up() {
         "sh",
         "-c",
         "ip -o link show lo; timeout 5 nc -l -p 7777 > /tmp/got & sleep 1; \
-         echo hello | nc -w 2 127.0.0.1 7777; wait; cat /tmp/got",
+         for i in 1 2 3 4 5; do echo hello | nc -w 2 127.0.0.1 7777 && break; sleep 0.5; done; wait; cat /tmp/got",
     ]);
     let link = out.lines().next().unwrap_or("");
     assert!(link.contains("<LOOPBACK,UP,LOWER_UP>"), "lo is up: {out}");
