@@ -68,6 +68,18 @@ fn record_map(rec: &ImageRecord) -> RhaiResult<Dynamic> {
     }))
 }
 
+/// A running container whose record names image `rec` (by id), if any.
+fn running_container_of(rec: &ImageRecord) -> Option<String> {
+    let records = crate::runtime::state::Store::new(&context().root).list().ok()?;
+    records.into_iter().find_map(|r| {
+        let uses = r.get("image_id").and_then(|v| v.as_str()) == Some(rec.id.as_str());
+        let pid = r.get("pid").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
+        let start = r.get("start_time").and_then(|v| v.as_u64()).unwrap_or(0);
+        (uses && crate::runtime::host_process::alive(pid, start))
+            .then(|| r.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string())
+    })
+}
+
 /// A file to write to, or stdout for "-".
 fn output(path: &str) -> RhaiResult<Box<dyn std::io::Write>> {
     if path == "-" {
@@ -262,11 +274,13 @@ mod api {
     /// `rmi`: untag a name, or delete the image (its last name, or its id,
     /// or any with `force`) and the layers no other image has. Returns the
     /// lines Docker prints (`Untagged: …`, `Deleted: …`). The caller checks
-    /// that no container uses it.
+    /// that no container uses it (its policy); a container that runs it is
+    /// checked once more under the store's lock, so one started meanwhile
+    /// keeps its image.
     #[rhai_fn(return_raw)]
     pub fn remove(ctx: NativeCallContext, reference: &str, force: bool) -> RhaiResult<Array> {
         at(&ctx, || {
-            let r = rt(store().remove(reference, force, &|_| None))?;
+            let r = rt(store().remove(reference, force, &running_container_of))?;
             let short = |n: &str| Reference::parse(n).map(|r| r.short()).unwrap_or_else(|_| n.to_string());
             let mut out: Array =
                 r.untagged.iter().map(|n| Dynamic::from(format!("Untagged: {}", short(n)))).collect();
