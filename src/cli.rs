@@ -66,6 +66,14 @@ pub enum Command {
     Rmi(RmiOpts),
     /// Show an image's layers and how they were made
     History(HistoryOpts),
+    /// Download an image from a registry
+    Pull(PullOpts),
+    /// Upload an image to a registry
+    Push(PushOpts),
+    /// Log in to a registry (credentials kept in Docker's config.json)
+    Login(LoginOpts),
+    /// Log out from a registry
+    Logout(LogoutOpts),
     /// Manage images (import, ls, rm)
     #[command(subcommand)]
     Image(ImageCmd),
@@ -151,6 +159,12 @@ pub struct RunOpts {
     /// Mount the container's root filesystem read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Pull the image: missing (default), always, never
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryOpts,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -298,6 +312,76 @@ pub struct TagOpts {
     pub target: String,
 }
 
+/// How a registry is reached and who we are to it (Podman's flags).
+#[derive(Args, Debug, Serialize, Default)]
+pub struct RegistryOpts {
+    /// Require HTTPS with a verified certificate (=false: allow HTTP and unverified TLS)
+    #[arg(long = "tls-verify", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// A directory of CA certificates (*.crt) and client keys for the registry
+    #[arg(long = "cert-dir", value_name = "DIR")]
+    pub cert_dir: Option<String>,
+    /// The credentials file (default: $REGISTRY_AUTH_FILE, auth.json, ~/.docker/config.json)
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<String>,
+    /// USERNAME[:PASSWORD] for the registry, instead of a stored login
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct PullOpts {
+    /// No progress output; print only the image name
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryOpts,
+    /// NAME[:TAG|@DIGEST]
+    pub image: String,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct PushOpts {
+    /// No progress output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryOpts,
+    /// The local image
+    pub image: String,
+    /// Where to push it (default: the image's own name)
+    pub destination: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct LoginOpts {
+    /// User name
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin)
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Read the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryOpts,
+    /// The registry (default docker.io)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct LogoutOpts {
+    /// The credentials file (default: ~/.docker/config.json)
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<String>,
+    /// The registry (default docker.io)
+    pub server: Option<String>,
+}
+
 #[derive(Args, Debug, Serialize)]
 pub struct RmiOpts {
     /// Remove an image that stopped containers use; remove every name of an id
@@ -342,6 +426,10 @@ pub enum ImageCmd {
     Tag(TagOpts),
     /// Remove images without a name that no container uses
     Prune,
+    /// Download an image from a registry
+    Pull(PullOpts),
+    /// Upload an image to a registry
+    Push(PushOpts),
 }
 
 pub fn init_logging(level: &str) -> Result<(), String> {
@@ -466,11 +554,17 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Tag(o)) => ("tag", rhai::serde::to_dynamic(&o)),
         Some(Command::Rmi(o)) => ("rmi", rhai::serde::to_dynamic(&o)),
         Some(Command::History(o)) => ("history", rhai::serde::to_dynamic(&o)),
+        Some(Command::Pull(o)) => ("pull", rhai::serde::to_dynamic(&o)),
+        Some(Command::Push(o)) => ("push", rhai::serde::to_dynamic(&o)),
+        Some(Command::Login(o)) => ("login", rhai::serde::to_dynamic(&o)),
+        Some(Command::Logout(o)) => ("logout", rhai::serde::to_dynamic(&o)),
         // The image verbs that are top-level commands too run the same script.
         Some(Command::Image(ImageCmd::Load(o))) => ("load", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(ImageCmd::Save(o))) => ("save", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(ImageCmd::History(o))) => ("history", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(ImageCmd::Tag(o))) => ("tag", rhai::serde::to_dynamic(&o)),
+        Some(Command::Image(ImageCmd::Pull(o))) => ("pull", rhai::serde::to_dynamic(&o)),
+        Some(Command::Image(ImageCmd::Push(o))) => ("push", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };

@@ -71,10 +71,23 @@ fn image_rm_refuses_an_image_in_use() {
 #[test]
 fn run_with_an_unknown_image_builds_nothing() {
     let env = Env::new();
+    for args in [
+        &["run", "--pull=never", "--rm", "nosuchimage", "true"][..],
+        &["run", "--pull", "never", "nosuchimage"],
+    ] {
+        let o = env.run(args);
+        assert_eq!(o.code, 125, "{args:?}: {}", o.stderr);
+        assert_eq!(o.stderr, "mydocker: no such image: nosuchimage (and --pull=never)\n", "{args:?}");
+    }
+    // By default it is pulled, as Docker does: from the search registry (the
+    // harness's, where nothing listens), and the error names it.
     for args in [&["run", "--rm", "nosuchimage", "true"][..], &["run", "nosuchimage"]] {
         let o = env.run(args);
         assert_eq!(o.code, 125, "{args:?}: {}", o.stderr);
-        assert_eq!(o.stderr, "mydocker: no such image: nosuchimage\n", "{args:?}");
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(lines[0], "Unable to find image 'nosuchimage' locally", "{args:?}: {}", o.stderr);
+        let last = lines.last().copied().unwrap_or_default();
+        assert!(last.starts_with("mydocker: 127.0.0.1:1: "), "{args:?}: names the registry: {}", o.stderr);
     }
     let images = env.data.path().join("images");
     let left: Vec<_> =

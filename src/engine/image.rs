@@ -57,6 +57,57 @@ fn progress_printer(quiet: bool) -> impl FnMut(&Progress) {
     }
 }
 
+/// Progress of layers moving at once (pull, push): a line per layer on
+/// stderr, each redrawn in place (only when stderr is a terminal).
+fn multi_progress(quiet: bool) -> impl Fn(&Progress) + Sync {
+    let lines: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+    move |p: &Progress| {
+        if quiet {
+            return;
+        }
+        let short: String = p.diff_id.trim_start_matches("sha256:").chars().take(12).collect();
+        let verb = match p.action {
+            "present" => "Already exists",
+            "exists" => "Layer already exists",
+            "mounted" => "Mounted",
+            "pull" if p.done >= p.total => "Pull complete",
+            "pull" => "Downloading",
+            "push" if p.done >= p.total => "Pushed",
+            "push" => "Pushing",
+            a => a,
+        };
+        let text = if p.done < p.total && p.total > 0 {
+            let width = 30usize;
+            let filled = ((p.done as f64 / p.total as f64) * width as f64) as usize;
+            format!(
+                "{short}: {verb} [{}>{}] {:.1}/{:.1} MiB",
+                "=".repeat(filled.min(width)),
+                " ".repeat(width - filled.min(width)),
+                p.done as f64 / 1048576.0,
+                p.total as f64 / 1048576.0
+            )
+        } else {
+            format!("{short}: {verb}")
+        };
+        let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
+        let step = p.done >> 20;
+        match lines.iter().position(|(k, _)| *k == short) {
+            None => {
+                eprintln!("{text}\x1b[K");
+                lines.push((short, step));
+            }
+            Some(i) => {
+                if lines[i].1 == step && p.done < p.total {
+                    return;
+                }
+                lines[i].1 = step;
+                let up = lines.len() - i;
+                eprint!("\x1b[{up}A\r{text}\x1b[K\x1b[{up}B\r");
+            }
+        }
+    }
+}
+
 fn record_map(rec: &ImageRecord) -> RhaiResult<Dynamic> {
     to_dyn(&serde_json::json!({
         "id": rec.id,
@@ -353,6 +404,101 @@ mod api {
         at(&ctx, || {
             let out = output(path)?;
             rt(crate::runtime::image::layer::pack(Path::new(root), out, &[])).map(|_| ())
+        })
+    }
+
+    /// Pull `reference` (a full name: `registry/repo:tag` or `…@sha256:…`)
+    /// from its registry. `opts`: `quiet`, `jobs` (layers at once, default 3),
+    /// and the client options `tls_verify`, `cert_dir`, `certs_d`, `insecure`,
+    /// `authfile`, `creds`. Returns `#{id, name, digest, previous_id,
+    /// config_fetched, layers: [#{digest, downloaded}]}`.
+    #[rhai_fn(return_raw)]
+    pub fn pull(ctx: NativeCallContext, reference: &str, opts: Map) -> RhaiResult<Map> {
+        at(&ctx, || {
+            let r = rt(Reference::parse(reference))?;
+            let client = super::super::registry::client_options(&opts)?;
+            let quiet = opts.get("quiet").and_then(|q| q.as_bool().ok()).unwrap_or(false);
+            let jobs = opts.get("jobs").and_then(|j| j.as_int().ok()).unwrap_or(3).clamp(1, 8) as usize;
+            let s = store();
+            let previous = s.get(&r.to_string()).ok().map(|rec| rec.id);
+            let progress = multi_progress(quiet || !crate::runtime::tty::isatty(2));
+            let pulled = rt(crate::runtime::registry::pull::pull(&s, &r, &client, jobs, &progress))?;
+            s.forget();
+            let name = match &r.digest {
+                Some(d) => format!("{}@{d}", r.name()),
+                None => r.to_string(),
+            };
+            let mut m = Map::new();
+            m.insert("id".into(), pulled.record.id.clone().into());
+            m.insert("name".into(), name.into());
+            m.insert("digest".into(), pulled.digest.into());
+            m.insert("previous_id".into(), previous.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+            m.insert("config_fetched".into(), pulled.config_fetched.into());
+            let layers: Array = pulled
+                .layers
+                .into_iter()
+                .map(|(d, f)| {
+                    let mut l = Map::new();
+                    l.insert("digest".into(), d.into());
+                    l.insert("downloaded".into(), f.into());
+                    Dynamic::from_map(l)
+                })
+                .collect();
+            m.insert("layers".into(), Dynamic::from_array(layers));
+            Ok(m)
+        })
+    }
+
+    /// Push local image `source` to `destination` (a full `registry/repo:tag`).
+    /// `opts` as `pull`'s. Returns `#{digest, size, layers: [#{digest, status}]}`.
+    #[rhai_fn(return_raw)]
+    pub fn push(ctx: NativeCallContext, source: &str, destination: &str, opts: Map) -> RhaiResult<Map> {
+        at(&ctx, || {
+            let dest = rt(Reference::parse(destination))?;
+            let client = super::super::registry::client_options(&opts)?;
+            let quiet = opts.get("quiet").and_then(|q| q.as_bool().ok()).unwrap_or(false);
+            let jobs = opts.get("jobs").and_then(|j| j.as_int().ok()).unwrap_or(3).clamp(1, 8) as usize;
+            let s = store();
+            let progress = multi_progress(quiet || !crate::runtime::tty::isatty(2));
+            let spool = context().data_root.join("tmp");
+            let pushed = rt(crate::runtime::registry::push::push(
+                &s, source, &dest, &client, jobs, &spool, &progress,
+            ))?;
+            s.forget();
+            let mut m = Map::new();
+            m.insert("digest".into(), pushed.digest.into());
+            m.insert("size".into(), (pushed.size as i64).into());
+            let layers: Array = pushed
+                .layers
+                .into_iter()
+                .map(|(d, st)| {
+                    let mut l = Map::new();
+                    l.insert("digest".into(), d.into());
+                    l.insert("status".into(), st.into());
+                    Dynamic::from_map(l)
+                })
+                .collect();
+            m.insert("layers".into(), Dynamic::from_array(layers));
+            Ok(m)
+        })
+    }
+
+    /// A reference's parts, normalised as Docker does: `#{registry,
+    /// repository, tag, digest, name, full, short}` (tag/digest may be ()).
+    #[rhai_fn(return_raw)]
+    pub fn parse_reference(ctx: NativeCallContext, reference: &str) -> RhaiResult<Map> {
+        at(&ctx, || {
+            let r = rt(Reference::parse(reference))?;
+            let opt = |v: &Option<String>| v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT);
+            let mut m = Map::new();
+            m.insert("registry".into(), r.registry.clone().into());
+            m.insert("repository".into(), r.repository.clone().into());
+            m.insert("tag".into(), opt(&r.tag));
+            m.insert("digest".into(), opt(&r.digest));
+            m.insert("name".into(), r.name().into());
+            m.insert("full".into(), r.to_string().into());
+            m.insert("short".into(), r.short().into());
+            Ok(m)
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 mod cgroup;
 mod container;
 mod image;
+mod registry;
 mod rootfs;
 mod seccomp;
 mod state;
@@ -126,6 +127,10 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("tag", include_str!("../../scripts/tag.rhai")),
     ("rmi", include_str!("../../scripts/rmi.rhai")),
     ("history", include_str!("../../scripts/history.rhai")),
+    ("pull", include_str!("../../scripts/pull.rhai")),
+    ("push", include_str!("../../scripts/push.rhai")),
+    ("login", include_str!("../../scripts/login.rhai")),
+    ("logout", include_str!("../../scripts/logout.rhai")),
     ("oci/create", include_str!("../../scripts/oci/create.rhai")),
     ("oci/start", include_str!("../../scripts/oci/start.rhai")),
     ("oci/state", include_str!("../../scripts/oci/state.rhai")),
@@ -154,6 +159,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("etc_files", include_str!("../../stdlib/etc_files.rhai")),
     ("spec", include_str!("../../stdlib/spec.rhai")),
     ("oci", include_str!("../../stdlib/oci.rhai")),
+    ("registries", include_str!("../../stdlib/registries.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -210,6 +216,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("rootfs", rootfs::module().into());
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("image", image::module().into());
+    engine.register_static_module("registry", registry::module().into());
     engine.register_static_module("seccomp", seccomp::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());

@@ -188,6 +188,13 @@ mod api {
         })
     }
 
+    /// Ask on the terminal: print `text` to stderr and read one line from
+    /// stdin, without echoing it when `echo` is false (a password).
+    #[rhai_fn(return_raw)]
+    pub fn prompt(ctx: NativeCallContext, text: &str, echo: bool) -> RhaiResult<String> {
+        at(&ctx, || rt(tty::prompt(text, echo)))
+    }
+
     /// `path` made absolute against the current directory (not resolving links).
     pub fn absolute(path: &str) -> String {
         std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string())

@@ -22,6 +22,8 @@ pub enum Kind {
     NotRunning,
     /// The container is running (rm without force).
     Running,
+    /// A registry refused our credentials, or wants some.
+    Unauthorized,
     /// Anything the kernel or filesystem refused.
     Os,
 }
@@ -37,6 +39,7 @@ impl Kind {
             Kind::NotExecutable => "not_executable",
             Kind::NotRunning => "not_running",
             Kind::Running => "running",
+            Kind::Unauthorized => "unauthorized",
             Kind::Os => "os",
         }
     }
@@ -51,6 +54,7 @@ impl Kind {
             "not_executable" => Kind::NotExecutable,
             "not_running" => Kind::NotRunning,
             "running" => Kind::Running,
+            "unauthorized" => Kind::Unauthorized,
             _ => Kind::Os,
         }
     }

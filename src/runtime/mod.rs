@@ -15,6 +15,7 @@ pub mod mounts;
 pub mod network;
 pub mod overlay;
 pub mod process;
+pub mod registry;
 pub mod remove_tree;
 pub mod rootfs;
 pub mod seccomp;

@@ -24,6 +24,31 @@ pub fn isatty(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
+/// Print `text` to stderr and read a line from stdin; with `echo` false and
+/// stdin a terminal, what is typed is not shown (a password). The line's end
+/// is not part of the answer.
+pub fn prompt(text: &str, echo: bool) -> Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("{text}");
+    let _ = std::io::stderr().flush();
+    let stdin = std::io::stdin();
+    let fd = unsafe { BorrowedFd::borrow_raw(0) };
+    let saved = if !echo && isatty(0) { termios::tcgetattr(fd).ok() } else { None };
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_flags.remove(termios::LocalFlags::ECHO);
+        let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &quiet);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(fd, SetArg::TCSANOW, t);
+        eprintln!();
+    }
+    read.ctx(|| "read stdin")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// Give terminal `to` the window size of terminal `from`, if it has one.
 pub fn copy_winsize(from: RawFd, to: RawFd) {
     if let Some(ws) = winsize(from) {

@@ -50,6 +50,14 @@ impl Env {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(self.root.path()).arg("--data-root").arg(self.data.path()).args(args);
         c.env_remove("MYDOCKER_LOG").env_remove("MYDOCKER_SCRIPTS");
+        // Registries: short names go where nothing listens (no test reaches
+        // the internet), and no credentials of the host's are read.
+        c.env(
+            "CONTAINERS_REGISTRIES_CONF",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/registries-offline.conf"),
+        );
+        c.env("DOCKER_CONFIG", self.data.path().join(".docker-config"));
+        c.env_remove("REGISTRY_AUTH_FILE").env_remove("XDG_RUNTIME_DIR");
         c.stdin(Stdio::null());
         c
     }

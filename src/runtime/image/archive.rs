@@ -21,15 +21,15 @@ pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 
 /// Manifests and indexes are small; a config carries the history.
-const MAX_INDEX_BYTES: u64 = 4 << 20;
-const MAX_CONFIG_BYTES: u64 = 64 << 20;
+pub const MAX_INDEX_BYTES: u64 = 4 << 20;
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// One layer as the archive describes it, handed to the layer callback.
 #[derive(Debug, Clone)]
@@ -86,38 +86,101 @@ impl Format {
 }
 
 #[derive(Deserialize)]
-struct Descriptor {
+pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    size: u64,
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
     #[serde(default)]
-    annotations: HashMap<String, String>,
+    pub annotations: HashMap<String, String>,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
 }
 
 #[derive(Deserialize)]
-struct Platform {
+pub struct Platform {
     #[serde(default)]
-    architecture: String,
+    pub architecture: String,
     #[serde(default)]
-    os: String,
+    pub os: String,
 }
 
 #[derive(Deserialize)]
-struct Index {
+pub struct Index {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    manifests: Vec<Descriptor>,
+    pub media_type: String,
+    pub manifests: Vec<Descriptor>,
 }
 
 #[derive(Deserialize)]
-struct Manifest {
+pub struct Manifest {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+    pub media_type: String,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+/// What kind of document a manifest-ish blob is, by its media type (or, with
+/// none, its shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    Index,
+    Manifest,
+    Other,
+}
+
+pub fn doc_kind(media_type: &str, probe: &Value) -> DocKind {
+    let mt = if media_type.is_empty() { probe["mediaType"].as_str().unwrap_or_default() } else { media_type };
+    if mt == MEDIA_OCI_INDEX || mt == MEDIA_DOCKER_LIST || (mt.is_empty() && probe.get("manifests").is_some())
+    {
+        DocKind::Index
+    } else if mt == MEDIA_OCI_MANIFEST
+        || mt == MEDIA_DOCKER_MANIFEST
+        || (mt.is_empty() && probe.get("layers").is_some())
+    {
+        DocKind::Manifest
+    } else {
+        DocKind::Other
+    }
+}
+
+/// The entry of an index for this host's platform (or one without a platform).
+pub fn pick_platform(index: &Index) -> std::result::Result<&Descriptor, String> {
+    let (os, arch) = host_platform();
+    index
+        .manifests
+        .iter()
+        .find(|d| d.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch))
+        .or_else(|| index.manifests.iter().find(|d| d.platform.is_none()))
+        .ok_or_else(|| {
+            let have: Vec<String> = index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)))
+                .collect();
+            format!("no {os}/{arch} image (has {})", have.join(", "))
+        })
+}
+
+/// A config's `rootfs.diff_ids`, checked: it must be an image config.
+pub fn config_diff_ids(config: &Value) -> std::result::Result<Vec<String>, String> {
+    let rootfs = &config["rootfs"];
+    if rootfs["type"].as_str() != Some("layers") {
+        return Err("config has no rootfs of type \"layers\": not a container image".into());
+    }
+    let diff_ids: Vec<String> = rootfs["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    if let Some(bad) = diff_ids.iter().find(|d| !is_digest(d)) {
+        return Err(format!("bad diff id {bad:?}"));
+    }
+    Ok(diff_ids)
+}
+
+/// A layer media type we can unpack (plain, gzip or zstd tar; never encrypted).
+pub fn layer_type_supported(mt: &str) -> bool {
+    !mt.contains("encrypted") && (mt.is_empty() || mt.contains(".tar") || mt.contains("rootfs.diff"))
 }
 
 #[derive(Deserialize)]
@@ -394,17 +457,7 @@ impl Archive {
     ) -> Result<(Vec<u8>, Value, Vec<String>)> {
         let bytes = self.read_small(member, digest, size, MAX_CONFIG_BYTES)?;
         let config: Value = self.read_json(member, &bytes)?;
-        let rootfs = &config["rootfs"];
-        if rootfs["type"].as_str() != Some("layers") {
-            return Err(self.bad(member, "config has no rootfs of type \"layers\": not a container image"));
-        }
-        let diff_ids: Vec<String> = rootfs["diff_ids"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
-        if let Some(bad) = diff_ids.iter().find(|d| !is_digest(d)) {
-            return Err(self.bad(member, &format!("bad diff id {bad:?}")));
-        }
+        let diff_ids = config_diff_ids(&config).map_err(|why| self.bad(member, &why))?;
         Ok((bytes, config, diff_ids))
     }
 
@@ -525,9 +578,7 @@ impl Archive {
             for (desc, diff_id) in manifest.layers.iter().zip(&diff_ids) {
                 let member = self.blob_member(&desc.digest, "layer")?;
                 let mt = desc.media_type.as_str();
-                if mt.contains("encrypted")
-                    || !(mt.is_empty() || mt.contains(".tar") || mt.contains("rootfs.diff"))
-                {
+                if !layer_type_supported(mt) {
                     return Err(self.bad(&member, &format!("layer type {mt} is not supported")));
                 }
                 layers.push(LayerBlob {
@@ -568,37 +619,22 @@ impl Archive {
         let member = self.blob_member(&desc.digest, "manifest")?;
         let bytes = self.read_small(&member, Some(&desc.digest), Some(desc.size), MAX_INDEX_BYTES)?;
         let probe: Value = self.read_json(&member, &bytes)?;
-        let mt = match desc.media_type.as_str() {
-            "" => probe["mediaType"].as_str().unwrap_or_default().to_string(),
-            m => m.to_string(),
-        };
-        let is_index = mt == MEDIA_OCI_INDEX
-            || mt == MEDIA_DOCKER_LIST
-            || (mt.is_empty() && probe.get("manifests").is_some());
-        if is_index {
-            let index: Index = self.read_json(&member, &bytes)?;
-            let _ = index.media_type;
-            let (os, arch) = host_platform();
-            let pick = index
-                .manifests
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch))
-                .or_else(|| index.manifests.iter().find(|d| d.platform.is_none()))
-                .ok_or_else(|| {
-                    let have: Vec<String> = index
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref().map(|p| format!("{}/{}", p.os, p.architecture)))
-                        .collect();
-                    self.bad(&member, &format!("no {os}/{arch} image (has {})", have.join(", ")))
-                })?;
-            return self.resolve(pick, depth + 1);
-        }
-        let is_manifest = mt == MEDIA_OCI_MANIFEST
-            || mt == MEDIA_DOCKER_MANIFEST
-            || (mt.is_empty() && probe.get("layers").is_some());
-        if !is_manifest {
-            return Err(self.bad(&member, &format!("unsupported manifest type {mt:?}")));
+        match doc_kind(&desc.media_type, &probe) {
+            DocKind::Index => {
+                let index: Index = self.read_json(&member, &bytes)?;
+                let _ = index.media_type;
+                let pick = pick_platform(&index).map_err(|why| self.bad(&member, &why))?;
+                return self.resolve(pick, depth + 1);
+            }
+            DocKind::Manifest => {}
+            DocKind::Other => {
+                let mt = if desc.media_type.is_empty() {
+                    probe["mediaType"].as_str().unwrap_or_default()
+                } else {
+                    &desc.media_type
+                };
+                return Err(self.bad(&member, &format!("unsupported manifest type {mt:?}")));
+            }
         }
         let manifest: Manifest = self.read_json(&member, &bytes)?;
         let _ = manifest.media_type;
@@ -626,7 +662,7 @@ fn annotated_name(annotations: &HashMap<String, String>) -> Option<String> {
     Reference::parse(name).ok().map(|r| r.to_string())
 }
 
-fn host_platform() -> (&'static str, &'static str) {
+pub fn host_platform() -> (&'static str, &'static str) {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -791,8 +827,8 @@ impl Read for Range<'_> {
 
 /// Hashes what passes; at the end, a wrong length or digest is a read error,
 /// so a consumer that reads to the end cannot miss it.
-struct Verify<'a> {
-    inner: Box<dyn Read + 'a>,
+pub struct Verify<R> {
+    inner: R,
     hash: Sha256,
     len: u64,
     want_digest: Option<String>,
@@ -801,14 +837,17 @@ struct Verify<'a> {
     verdict: Option<std::result::Result<(), String>>,
 }
 
-impl<'a> Verify<'a> {
-    fn new(inner: Box<dyn Read + 'a>, want_digest: Option<String>, want_len: u64) -> Self {
+impl<R: Read> Verify<R> {
+    pub fn new(inner: R, want_digest: Option<String>, want_len: u64) -> Self {
         Verify { inner, hash: Sha256::new(), len: 0, want_digest, want_len, verdict: None }
     }
 
     fn check(&mut self) -> std::result::Result<(), String> {
-        if self.len != self.want_len {
+        if self.len < self.want_len {
             return Err(format!("truncated: {} of {} bytes", self.len, self.want_len));
+        }
+        if self.len > self.want_len {
+            return Err(format!("{} bytes, more than the {} it is listed with", self.len, self.want_len));
         }
         if let Some(want) = &self.want_digest {
             let got = format!("sha256:{}", hex(&std::mem::take(&mut self.hash).finalize()));
@@ -820,7 +859,7 @@ impl<'a> Verify<'a> {
     }
 }
 
-impl Read for Verify<'_> {
+impl<R: Read> Read for Verify<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.verdict.is_none() {
             let n = self.inner.read(buf)?;

@@ -62,6 +62,20 @@ pub struct LayerRecord {
     #[serde(default)]
     pub tar_size: Option<u64>,
     pub created: String,
+    /// Compressed blobs known to hold this layer (pulled, or pushed), so a
+    /// push can skip what a registry has, or mount it from another repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<BlobRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlobRecord {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    /// `registry/repository` names known to hold it.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// What a remove did, for `rmi`'s "Untagged:" and "Deleted:" lines.
@@ -86,6 +100,10 @@ const LOAD_ATTEMPTS: usize = 3;
 impl Store {
     pub fn new(data_root: &Path) -> Store {
         Store { data_root: data_root.to_path_buf(), cache: Default::default() }
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
     }
 
     fn layers_dir(&self) -> PathBuf {
@@ -385,6 +403,216 @@ impl Store {
         Err(Error::os("load: layers kept being removed by a concurrent rmi or prune; try again"))
     }
 
+    // ---- pulled images ----
+
+    /// The config bytes of image `id` when it is stored with every layer: a
+    /// pull of an image already here fetches neither.
+    pub fn complete_image_config(&self, id: &str) -> Option<Vec<u8>> {
+        let rec = self.read_record(id).ok()??;
+        rec.layers.iter().all(|d| self.layer_present(d)).then(|| self.config_bytes(&rec).ok())?
+    }
+
+    /// Store a pulled image: each of `layers` not yet here is fetched with
+    /// `fetch` (a reader of the blob as stored, its digest checked at its end)
+    /// and unpacked, `jobs` at a time; then the image record, under the lock.
+    /// A failure leaves none of the layers this call added. Returns the record
+    /// and, per layer, whether it was downloaded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn install_pulled<'f>(
+        &self,
+        image: &archive::LoadedImage,
+        layers: &[archive::LayerBlob],
+        source: &str,
+        jobs: usize,
+        fetch: &'f (dyn Fn(&archive::LayerBlob) -> Result<Box<dyn Read + Send + 'f>> + Sync),
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<(ImageRecord, Vec<bool>)> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        self.forget();
+        self.ensure_dirs()?;
+        self.sweep()?;
+        let mut fetched = vec![false; layers.len()];
+        let mut todo: Vec<usize> = Vec::new();
+        for (i, blob) in layers.iter().enumerate() {
+            if self.layer_present(&blob.diff_id) {
+                progress(&Progress {
+                    action: "present",
+                    diff_id: &blob.diff_id,
+                    index: i,
+                    count: layers.len(),
+                    done: blob.size,
+                    total: blob.size,
+                });
+            } else if !todo.iter().any(|j| layers[*j].diff_id == blob.diff_id) {
+                todo.push(i);
+                fetched[i] = true;
+            }
+        }
+        let queue = Mutex::new(todo.clone());
+        let installed: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let cancelled = AtomicBool::new(false);
+        let root = self.data_root.clone();
+        let worker = || {
+            // A store per thread: its record cache is not shared.
+            let store = Store::new(&root);
+            loop {
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let Some(i) = next else { break };
+                if cancelled.load(Ordering::Relaxed) {
+                    break;
+                }
+                let blob = archive::LayerBlob { index: i, count: layers.len(), ..layers[i].clone() };
+                let result = fetch(&blob).and_then(|mut raw| {
+                    let mut counted = SharedCountingReader {
+                        inner: &mut *raw,
+                        done: 0,
+                        ended: false,
+                        blob: &blob,
+                        progress,
+                        cancelled: &cancelled,
+                    };
+                    store.unpack_layer(&mut counted, Some(&blob.diff_id))
+                });
+                match result {
+                    Ok(layer) => installed.lock().unwrap_or_else(|p| p.into_inner()).push(layer.diff_id),
+                    Err(e) => {
+                        cancelled.store(true, Ordering::Relaxed);
+                        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                        // The first real error, not a worker's "cancelled".
+                        if f.is_none() {
+                            *f = Some(Error {
+                                message: format!(
+                                    "layer {}: {}",
+                                    blob.digest.clone().unwrap_or_default(),
+                                    e.message
+                                ),
+                                ..e
+                            });
+                        }
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..jobs.clamp(1, 8).min(todo.len().max(1)) {
+                s.spawn(worker);
+            }
+            worker();
+        });
+        let installed = installed.into_inner().unwrap_or_else(|p| p.into_inner());
+        let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+        let result = match failure {
+            Some(e) => Err(e),
+            None => self.record_pulled(image, layers, source),
+        };
+        if result.is_err() && !installed.is_empty() {
+            if let Ok(_lock) = self.lock() {
+                let used: HashSet<String> =
+                    self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
+                for d in installed.iter().filter(|d| !used.contains(*d)) {
+                    let _ = self.free_layer(d);
+                }
+            }
+        }
+        result.map(|rec| (rec, fetched))
+    }
+
+    fn record_pulled(
+        &self,
+        image: &archive::LoadedImage,
+        layers: &[archive::LayerBlob],
+        source: &str,
+    ) -> Result<ImageRecord> {
+        let _lock = self.lock()?;
+        if let Some(d) = image.diff_ids.iter().find(|d| !self.layer_present(d)) {
+            return Err(Error::os(format!(
+                "layer {d} was removed by a concurrent rmi or prune while pulling; pull again"
+            )));
+        }
+        for blob in layers {
+            if let Some(digest) = &blob.digest {
+                self.note_blob_locked(&blob.diff_id, digest, &blob.media_type, blob.size, source)?;
+            }
+        }
+        let mut rec =
+            self.put_image(&image.config_bytes, image.config.clone(), image.diff_ids.clone(), &image.names)?;
+        if let Some(d) = &image.manifest_digest {
+            let repo_names: Vec<String> =
+                if image.names.is_empty() { vec![source.to_string()] } else { image.names.clone() };
+            self.add_digests(&mut rec, &repo_names, d)?;
+        }
+        Ok(rec)
+    }
+
+    /// Remember that `source` (`registry/repository`) holds layer `diff_id` as blob `digest`.
+    pub fn note_blob(
+        &self,
+        diff_id: &str,
+        digest: &str,
+        media_type: &str,
+        size: u64,
+        source: &str,
+    ) -> Result<()> {
+        let _lock = self.lock()?;
+        self.note_blob_locked(diff_id, digest, media_type, size, source)
+    }
+
+    fn note_blob_locked(
+        &self,
+        diff_id: &str,
+        digest: &str,
+        media_type: &str,
+        size: u64,
+        source: &str,
+    ) -> Result<()> {
+        let mut rec = self.layer(diff_id)?;
+        let entry = match rec.blobs.iter().position(|b| b.digest == digest) {
+            Some(i) => &mut rec.blobs[i],
+            None => {
+                rec.blobs.push(BlobRecord {
+                    digest: digest.to_string(),
+                    media_type: media_type.to_string(),
+                    size,
+                    sources: Vec::new(),
+                });
+                rec.blobs.last_mut().ok_or_else(|| Error::os("blob record"))?
+            }
+        };
+        if entry.sources.iter().any(|s| s == source) {
+            return Ok(());
+        }
+        entry.sources.push(source.to_string());
+        write_json(&self.layer_dir(diff_id)?.join("layer.json"), &rec)
+    }
+
+    /// The layer's tar stream written to `out` (as `save` writes it); its size.
+    pub fn write_layer_tar(&self, diff_id: &str, out: &mut dyn io::Write) -> Result<u64> {
+        let dir = self.layer_dir(diff_id)?;
+        let meta = dir.join(tarsplit::FILE_NAME);
+        if meta.is_file() {
+            Ok(tarsplit::reassemble(&meta, &dir.join("diff"), out)?.1)
+        } else {
+            Ok(crate::runtime::image::layer::pack(&dir.join("diff"), out, &[])?.size)
+        }
+    }
+
+    /// The image `reference` names, for push: its record and config bytes.
+    pub fn image_for_push(&self, reference: &str) -> Result<(ImageRecord, Vec<u8>)> {
+        let (rec, _) = self.resolve(reference)?;
+        let bytes = self.config_bytes(&rec)?;
+        Ok((rec, bytes))
+    }
+
+    /// Record `name@digest` on image `id` after a push (what `name@sha256:…` resolves to).
+    pub fn note_pushed(&self, id: &str, name: &str, digest: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        self.forget();
+        let Some(mut rec) = self.read_record(id)? else { return Ok(()) };
+        self.add_digests(&mut rec, &[name.to_string()], digest)
+    }
+
     /// Unpack one layer stream (compressed or not) into the store; `expected`
     /// is the diff id the config promises.
     fn unpack_layer(&self, raw: &mut dyn Read, expected: Option<&str>) -> Result<LayerRecord> {
@@ -426,6 +654,7 @@ impl Store {
             size,
             tar_size,
             created: crate::runtime::sys::now_rfc3339(),
+            blobs: Vec::new(),
         };
         fs::write(tmp.path.join("link"), &short).ctx(|| "write layer link")?;
         write_json(&tmp.path.join("layer.json"), &record)?;
@@ -965,6 +1194,41 @@ impl Read for CountingReader<'_, '_> {
             (self.progress)(&Progress {
                 action: if self.blob.member == "commit" { "commit" } else { "load" },
                 diff_id: &self.blob.diff_id,
+                index: self.blob.index,
+                count: self.blob.count,
+                done: self.done,
+                total: self.blob.size,
+            });
+        }
+        Ok(n)
+    }
+}
+
+/// CountingReader for readers on worker threads: progress through a shared
+/// callback, and an end when another layer of the same pull failed.
+struct SharedCountingReader<'a> {
+    inner: &'a mut (dyn Read + Send),
+    done: u64,
+    ended: bool,
+    blob: &'a archive::LayerBlob,
+    progress: &'a (dyn Fn(&Progress) + Sync),
+    cancelled: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Read for SharedCountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled: another layer failed"));
+        }
+        let n = self.inner.read(buf)?;
+        let before = self.done;
+        self.done += n as u64;
+        let end = n == 0 && !self.ended;
+        self.ended |= n == 0;
+        if end || (n > 0 && before >> 20 != self.done >> 20) {
+            (self.progress)(&Progress {
+                action: "pull",
+                diff_id: self.blob.digest.as_deref().unwrap_or(&self.blob.diff_id),
                 index: self.blob.index,
                 count: self.blob.count,
                 done: self.done,
