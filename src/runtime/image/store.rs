@@ -94,6 +94,13 @@ pub struct Store {
     cache: std::cell::RefCell<Option<Vec<ImageRecord>>>,
 }
 
+/// The shortest image id prefix that names an image.
+const MIN_ID_PREFIX: usize = 3;
+
+/// A pulled layer that failed to unpack is read to its end, to check its
+/// digest, when at most this much of it is left.
+const DRAIN_TO_DIAGNOSE: u64 = 256 << 20;
+
 /// How often a load retries when a concurrent rmi/prune freed a layer it was about to use.
 const LOAD_ATTEMPTS: usize = 3;
 
@@ -249,7 +256,8 @@ impl Store {
             }
         }
         let prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
-        if !prefix.is_empty()
+        // At least 3 digits: `dd`, `ed` and `bc` are commands (`run dd …`), not id prefixes.
+        if prefix.len() >= MIN_ID_PREFIX
             && prefix.len() <= 64
             && prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
@@ -473,7 +481,21 @@ impl Store {
                         progress,
                         cancelled: &cancelled,
                     };
-                    store.unpack_layer(&mut counted, Some(&blob.diff_id))
+                    let unpacked = store.unpack_layer(&mut counted, Some(&blob.diff_id));
+                    let left = blob.size.saturating_sub(counted.done);
+                    match unpacked {
+                        // A corrupt blob usually fails as a bad gzip or tar first: read
+                        // the (bounded) rest, so the digest, the real cause, is named.
+                        Err(e) if left <= DRAIN_TO_DIAGNOSE && !cancelled.load(Ordering::Relaxed) => {
+                            match io::copy(&mut raw, &mut io::sink()) {
+                                Err(d) if d.kind() == io::ErrorKind::InvalidData => {
+                                    Err(Error::invalid(d.to_string()))
+                                }
+                                _ => Err(e),
+                            }
+                        }
+                        other => other,
+                    }
                 });
                 match result {
                     Ok(layer) => installed.lock().unwrap_or_else(|p| p.into_inner()).push(layer.diff_id),
@@ -507,13 +529,14 @@ impl Store {
             Some(e) => Err(e),
             None => self.record_pulled(image, layers, source),
         };
-        if result.is_err() && !installed.is_empty() {
-            if let Ok(_lock) = self.lock() {
-                let used: HashSet<String> =
-                    self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
-                for d in installed.iter().filter(|d| !used.contains(*d)) {
-                    let _ = self.free_layer(d);
-                }
+        if result.is_err()
+            && !installed.is_empty()
+            && let Ok(_lock) = self.lock()
+        {
+            let used: HashSet<String> =
+                self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
+            for d in installed.iter().filter(|d| !used.contains(*d)) {
+                let _ = self.free_layer(d);
             }
         }
         result.map(|rec| (rec, fetched))
@@ -1268,6 +1291,19 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    #[test]
+    fn an_id_prefix_names_an_image_from_three_digits_on() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::new(&tmp.path().join("data"));
+        let (a, id) = docker_classic(&[layer_tar(&[("etc/a", b"a\n")])], "app:a");
+        let a = write_archive(tmp.path(), "a.tar", &a);
+        store.load(&a, &mut quiet()).expect("load");
+        let hex = id.trim_start_matches("sha256:");
+        assert_eq!(store.get(&hex[..3]).expect("3 digits").id, id);
+        // Two digits are a word like `dd` (a command of `run dd …`), not this image.
+        assert_eq!(store.get(&hex[..2]).expect_err("2 digits").kind, Kind::NotFound);
     }
 
     #[test]

@@ -251,16 +251,16 @@ impl<'c> BlobReader<'c> {
 impl Read for BlobReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.body.is_none() {
-                if let Err(e) = self.open() {
-                    // A missing blob or a refusal is not a dropped connection.
-                    if e.kind() == io::ErrorKind::NotFound || self.resumes >= RESUMES {
-                        return Err(e);
-                    }
-                    self.resumes += 1;
-                    std::thread::sleep(Duration::from_millis(200 * u64::from(self.resumes)));
-                    continue;
+            if self.body.is_none()
+                && let Err(e) = self.open()
+            {
+                // A missing blob or a refusal is not a dropped connection.
+                if e.kind() == io::ErrorKind::NotFound || self.resumes >= RESUMES {
+                    return Err(e);
                 }
+                self.resumes += 1;
+                std::thread::sleep(Duration::from_millis(200 * u64::from(self.resumes)));
+                continue;
             }
             let Some(body) = self.body.as_mut() else { continue };
             let result = body.read(buf);

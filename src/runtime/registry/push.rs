@@ -17,6 +17,9 @@ pub const MEDIA_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+g
 const MEDIA_OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const MEDIA_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
+/// A layer's outcome: the blob the manifest names, and what was done.
+type LayerOutcome = Option<Result<(BlobRecord, String)>>;
+
 pub struct Pushed {
     pub digest: String,
     pub size: usize,
@@ -77,8 +80,7 @@ pub fn push(
     scopes.extend(sources.iter().take(8).map(|s| format!("repository:{s}:pull")));
     let client = Client::connect(&dest.registry, opts, &scopes)?;
     let count = rec.layers.len();
-    let results: Mutex<Vec<Option<Result<(BlobRecord, String)>>>> =
-        Mutex::new((0..count).map(|_| None).collect());
+    let results: Mutex<Vec<LayerOutcome>> = Mutex::new((0..count).map(|_| None).collect());
     let queue = Mutex::new((0..count).rev().collect::<Vec<_>>());
     let root = store.data_root().to_path_buf();
     let worker = || {
