@@ -29,6 +29,12 @@ store of its own (rmi after) vs tar -x of the archive's layer tars (the
 floor); what an iteration wrote is removed and synced, untimed. layers: run
 --rm of the 1-layer image vs one with 10 more (built by podman run + commit).
 commit: a container with a few MB of changes. save: the Debian image.
+
+Registries (op pull; issue 13): the Debian image pushed by Podman (gzip) to
+a docker-registry on 127.0.0.1 started for the run. pull-cold: mydocker into
+a fresh data root vs podman pull into a store of its own (rmi after) vs
+skopeo copy to an OCI layout dir (no unpacking: a lower bound of the
+transfer). pull-present: the same pull with every layer already stored.
 """
 
 import argparse
@@ -70,11 +76,11 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
-       "load", "layers", "commit", "save"]
+       "load", "layers", "commit", "save", "pull"]
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
-IMAGE_OPS = ("load", "layers", "commit", "save")
-IMAGE_KEYS = ("load", "layers", "commit", "save")
+IMAGE_OPS = ("load", "layers", "commit", "save", "pull")
+IMAGE_KEYS = ("load", "layers", "commit", "save", "pull-cold", "pull-present")
 DEBIAN = "localhost/bench-debian:1"
 LAYERED = "localhost/bench-layers:10"
 LAYER_COMMITS = 10  # the layered image: the Debian layer + this many small ones
@@ -803,7 +809,8 @@ class Bench:
         self.baseline_ms = None
         self.versions = []
         self.img_podman = None  # Podman's tool for the image ops, and its load-only twin
-        self.load_podman = None
+        self.extra_podmans = []
+        self.registry_proc = None
         self.layered_archive = None
 
     # ---- setup
@@ -1252,17 +1259,116 @@ class Bench:
             raise Failed(f"could not remove {path}")
         os.sync()
 
+    def private_podman(self, sub):
+        """A Podman with a store of its own (`sub` under the run's dir): the
+        main store has the Debian layer already, and a layer Podman has is
+        not fetched or unpacked again."""
+        pd = self.img_podman
+        if pd is None:
+            return None
+        pl = Podman(self, pd.binary)
+        pl.name = "podman"
+        pl.base = os.path.join(self.tmp, sub)
+        for flag, sub_dir in (("--root", "root"), ("--runroot", "run"), ("--tmpdir", "tmp"), ("--network-config-dir", "net")):
+            pl.argv[pl.argv.index(flag) + 1] = os.path.join(pl.base, sub_dir)
+        self.extra_podmans.append(pl)
+        return pl
+
+    def start_registry(self):
+        """docker-registry on 127.0.0.1, storage in the run's dir (killed by
+        cleanup, which kills whatever names that dir)."""
+        exe = shutil.which("docker-registry")
+        if exe is None:
+            raise Failed("docker-registry is not installed (apt-get install docker-registry)")
+        import socket
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            port = so.getsockname()[1]
+        d = os.path.join(self.tmp, "registry")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "config.yml")
+        with open(conf, "w") as f:
+            f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {d}/store\n"
+                    f"http:\n  addr: 127.0.0.1:{port}\n")
+        self.registry_proc = subprocess.Popen([exe, "serve", conf], stdin=subprocess.DEVNULL,
+                                              stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess.STDOUT)
+        addr = f"127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return addr
+            except OSError:
+                time.sleep(0.05)
+        raise Failed("docker-registry did not listen")
+
+    def op_pull(self):
+        pd = self.img_podman
+        if pd is None:
+            self.skipped.append(("pull", "the image is pushed with podman, which is not set up"))
+            return
+        addr = self.start_registry()
+        ref = f"{addr}/bench/debian:12"
+        log(f"[pull] podman push {DEBIAN} to {ref} (gzip)")
+        pd.ok(pd.x("push", "-q", "--tls-verify=false", "--compression-format", "gzip", DEBIAN, f"docker://{ref}", timeout=900), "push")
+        pl = self.private_podman("pp")
+        skopeo = shutil.which("skopeo")
+        md = Variant("mydocker")
+        tools = [md, pl]
+        if skopeo:
+            sk = Variant("skopeo")
+            tools.append(sk)
+        else:
+            self.skipped.append(("skopeo", "not installed (apt-get install skopeo)"))
+
+        def cold(t, i):
+            if t is md:
+                root = os.path.join(self.tmp, f"md-pull{i}")
+                try:
+                    r = self.sp.run([self.md.binary, "--root", self.md.root, "--data-root", root, "pull", "-q", ref], timeout=900)
+                    return self.md.ok(r, "pull")
+                finally:
+                    self.fresh(root)
+            if t.name == "skopeo":
+                out = os.path.join(self.tmp, f"skopeo{i}")
+                try:
+                    r = self.sp.run([skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:12"], timeout=900)
+                    if r.rc != 0:
+                        raise Failed(f"skopeo copy: exit {r.rc}: {r.err.strip()[:200]}")
+                    return r.ms, r.rss
+                finally:
+                    self.fresh(out)
+            try:
+                return t.ok(t.x("pull", "-q", "--tls-verify=false", ref, timeout=900), "pull")
+            finally:
+                r = t.x("rmi", "-a", "-f", timeout=300)
+                if r.rc != 0:
+                    raise Failed(f"podman rmi -a -f after pull: {r.err.strip()}")
+                os.sync()
+
+        self.paired("pull-cold", f"pull of {DEBIAN} ({self.archive_mib:.0f} MiB uncompressed, gzip) from a local docker-registry, nothing stored", {
+            "mydocker": "mydocker --data-root FRESH pull -q REF",
+            "podman": "podman pull -q --tls-verify=false REF (own store; rmi -a -f after, untimed)",
+            "skopeo": "skopeo copy docker://REF oci:FRESH (no unpacking)"},
+            cold, warmup=min(self.args.warmup, 1), tools=tools)
+        # Every layer present: mydocker's store has the image after one pull; Podman's too.
+        self.md.ok(self.md.x("pull", "-q", ref, timeout=900), "pull")
+        pl.ok(pl.x("pull", "-q", "--tls-verify=false", ref, timeout=900), "pull")
+
+        def present(t, i):
+            if t is md:
+                return self.md.ok(self.md.x("pull", "-q", ref), "pull")
+            return t.ok(t.x("pull", "-q", "--tls-verify=false", ref), "pull")
+
+        self.paired("pull-present", "pull of the same image with every layer already stored", {
+            "mydocker": "mydocker pull -q REF", "podman": "podman pull -q --tls-verify=false REF"},
+            present, tools=[md, pl])
+
     def op_load(self):
         pd = self.img_podman
         # Podman loads into a store of its own: its main store has the layer already (import), and
         # a layer it has is not unpacked again. Emptied with rmi after each load.
-        pl = Podman(self, pd.binary) if pd is not None else None
-        if pl is not None:
-            pl.name = "podman"
-            pl.base = os.path.join(self.tmp, "pl")
-            for flag, sub in (("--root", "root"), ("--runroot", "run"), ("--tmpdir", "tmp"), ("--network-config-dir", "net")):
-                pl.argv[pl.argv.index(flag) + 1] = os.path.join(pl.base, sub)
-            self.load_podman = pl
+        pl = self.private_podman("pl")
         floor = Variant("tar")
         tar = shutil.which("tar")  # the spawn helper execs a path, not a name
         if tar is None:
@@ -1454,7 +1560,7 @@ class Bench:
         report = []
         # Commands still running (after Ctrl-C): give them a moment, then kill their group.
         self.sp.cleaning = True
-        for t in reversed(self.all_tools() + ([self.load_podman] if self.load_podman else [])):
+        for t in reversed(self.all_tools() + self.extra_podmans):
             try:
                 report += t.cleanup()
             except Exception as e:  # noqa: BLE001 - keep cleaning
@@ -1620,6 +1726,16 @@ class Bench:
             if s.ref == "mydocker" and s.key not in IMAGE_KEYS:
                 vs(s.key, "podman", f"{s.key} >= 10x faster than podman", 0.1)
         # Images (issue 12).
+        if self.find("pull-cold") is not None:
+            vs("pull-cold", "podman", "pull (cold) >= 2x faster than podman pull", 0.5)
+            vs("pull-cold", "skopeo", "INFO: pull (cold, unpacked) vs skopeo copy (not unpacked)", 99.0)
+        s = self.find("pull-present")
+        if s is not None and s.ms("mydocker"):
+            m = med(s.ms("mydocker"))
+            lines.append(f"{'MET' if m <= 50 else 'MISSED'}: pull with every layer present <= 50 ms: {fmt_ms(m)} ms median")
+            if s.ms("podman"):
+                r, _ = s.ratio("podman")
+                lines.append(f"INFO: pull with every layer present vs podman's: {r:.3f}x")
         if self.find("load") is not None:
             vs("load", "podman", "load >= 3x faster than podman load", 0.33)
             vs("load", "tar", "load within 1.5x of tar -x of the same layers", 1.5)

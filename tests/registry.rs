@@ -823,3 +823,58 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(env.ok(&["images"]), before, "nothing changed");
     env.finish();
 }
+
+/// A pull killed while a layer streams in, or after the layers are stored
+/// but before the image is recorded, leaves nothing the next pull (or
+/// `image prune`) does not recognise and clean up.
+#[test]
+fn a_killed_pull_is_cleaned_up_by_the_next() {
+    let Some(reg) = Registry::plain("a_killed_pull_is_cleaned_up_by_the_next") else { return };
+    let a = Env::new();
+    two_layer_image(&a, "app:1");
+    let dest = format!("{}/md/app:1", reg.addr);
+    a.ok(&["push", "-q", "app:1", &dest]);
+    for point in ["pull:layer-started", "pull:layers-stored"] {
+        let b = Env::new();
+        let out = b.command(&["pull", &dest]).env("MYDOCKER_CRASH_AT", point).output().expect("pull");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(libc::SIGKILL),
+            "{point}"
+        );
+        assert!(b.ok(&["images", "-q"]).is_empty(), "{point}: no image recorded");
+        b.ok(&["pull", "-q", &dest]);
+        let layers = dir_entries(&b.data.path().join("layers"));
+        assert_eq!(layers.len(), 2, "{point}: no temp dir left beside the 2 layers: {layers:?}");
+        assert_eq!(b.ok(&["run", "--rm", &dest, "cat", "/hello"]), "hello from layer two\n");
+        b.ok(&["rmi", &dest]);
+        b.ok(&["image", "prune"]);
+        store_is_empty(&b);
+        b.finish();
+    }
+    a.finish();
+}
+
+/// A script pulls as the commands do: `image::pull` is a primitive.
+#[test]
+fn a_user_script_pulls() {
+    let Some(reg) = Registry::plain("a_user_script_pulls") else { return };
+    let a = Env::new();
+    with_busybox(&a);
+    let dest = format!("{}/md/bb:1", reg.addr);
+    a.ok(&["push", "-q", "busybox", &dest]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("fetch.rhai");
+    std::fs::write(
+        &script,
+        format!(
+            "let p = image::pull(\"{dest}\", #{{ quiet: true }});\n\
+             print(`${{p.layers.len()}} ${{p.layers[0].downloaded}} ${{image::exists(\"{dest}\")}}`);\n"
+        ),
+    )
+    .expect("script");
+    let b = Env::new();
+    assert_eq!(b.ok(&[&script.to_string_lossy()]), "1 true true\n");
+    a.finish();
+    b.finish();
+}

@@ -93,12 +93,7 @@ mod api {
     /// Fault injection for tests: in debug builds, when `MYDOCKER_CRASH_AT` equals
     /// `point`, mydocker kills itself here with SIGKILL. Release builds ignore it.
     pub fn crash_point(point: &str) {
-        if cfg!(debug_assertions) && std::env::var("MYDOCKER_CRASH_AT").is_ok_and(|p| p == point) {
-            log::warn!("crash injected at {point}");
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-        }
+        sys::crash_point(point);
     }
 
     /// Align rows of cells into columns: each cell padded to its column's width

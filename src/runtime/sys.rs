@@ -122,6 +122,18 @@ pub fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// In debug builds, die here (SIGKILL, no cleanup) when `MYDOCKER_CRASH_AT`
+/// names this point: how the tests show that a killed command leaves nothing
+/// a later one cannot recognise and clean up.
+pub fn crash_point(point: &str) {
+    if cfg!(debug_assertions) && std::env::var("MYDOCKER_CRASH_AT").is_ok_and(|p| p == point) {
+        log::warn!("crash injected at {point}");
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
 /// Write `bytes` to `path` whole (temp file beside it, then rename).
 pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> super::error::Result<()> {
     use super::error::Context;

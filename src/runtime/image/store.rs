@@ -527,7 +527,10 @@ impl Store {
         let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
         let result = match failure {
             Some(e) => Err(e),
-            None => self.record_pulled(image, layers, source),
+            None => {
+                crate::runtime::sys::crash_point("pull:layers-stored");
+                self.record_pulled(image, layers, source)
+            }
         };
         if result.is_err()
             && !installed.is_empty()
@@ -1246,6 +1249,9 @@ impl Read for SharedCountingReader<'_> {
         let n = self.inner.read(buf)?;
         let before = self.done;
         self.done += n as u64;
+        if before == 0 && n > 0 {
+            crate::runtime::sys::crash_point("pull:layer-started");
+        }
         let end = n == 0 && !self.ended;
         self.ended |= n == 0;
         if end || (n > 0 && before >> 20 != self.done >> 20) {

@@ -180,7 +180,7 @@ fn push_layer(
         }
     }
     let tmp = Spooled::new(spool)?;
-    let (digest, size) = compress(store, diff_id, &tmp.path)?;
+    let (digest, size) = compress(store, diff_id, &tmp.file)?;
     let blob = BlobRecord {
         digest: digest.clone(),
         media_type: MEDIA_OCI_LAYER_GZIP.into(),
@@ -197,16 +197,14 @@ fn push_layer(
     Ok((blob, "pushed".into()))
 }
 
-/// The layer's tar, gzip-compressed into `path`: its digest and size.
-fn compress(store: &Store, diff_id: &str, path: &Path) -> Result<(String, u64)> {
-    let file =
-        std::fs::File::create(path).map_err(|e| Error::os(format!("create {}: {e}", path.display())))?;
+/// The layer's tar, gzip-compressed into `file`: its digest and size.
+fn compress(store: &Store, diff_id: &str, file: &std::fs::File) -> Result<(String, u64)> {
     let hashing =
         HashingWriter { inner: io::BufWriter::with_capacity(1 << 20, file), hash: Sha256::new(), len: 0 };
     let mut gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
     store.write_layer_tar(diff_id, &mut gz)?;
     let mut hashing = gz.finish().map_err(|e| Error::os(format!("compress layer {diff_id}: {e}")))?;
-    hashing.inner.flush().map_err(|e| Error::os(format!("write {}: {e}", path.display())))?;
+    hashing.inner.flush().map_err(|e| Error::os(format!("write the compressed layer {diff_id}: {e}")))?;
     Ok((format!("sha256:{}", hex(&hashing.hash.finalize())), hashing.len))
 }
 
@@ -228,22 +226,30 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// A spool file removed when dropped.
+/// A spool file with no name: unlinked as soon as made, so a killed push
+/// leaves nothing; read again (for a retry) through `/proc/self/fd`.
 struct Spooled {
+    file: std::fs::File,
     path: PathBuf,
 }
 
 impl Spooled {
     fn new(dir: &Path) -> Result<Spooled> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
         crate::runtime::sys::private_dir(dir)?;
         let id = crate::runtime::sys::new_id()?;
-        Ok(Spooled { path: dir.join(format!("push-{}", &id[..16])) })
-    }
-}
-
-impl Drop for Spooled {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let named = dir.join(format!("push-{}", &id[..16]));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&named)
+            .map_err(|e| Error::os(format!("create {}: {e}", named.display())))?;
+        let _ = std::fs::remove_file(&named);
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        Ok(Spooled { file, path })
     }
 }
 
