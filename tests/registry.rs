@@ -878,3 +878,23 @@ fn a_user_script_pulls() {
     a.finish();
     b.finish();
 }
+
+/// On a terminal, a line per layer redrawn in place as it downloads.
+#[test]
+fn pull_shows_progress_on_a_terminal() {
+    let Some(reg) = Registry::plain("pull_shows_progress_on_a_terminal") else { return };
+    let a = Env::new();
+    two_layer_image(&a, "app:1");
+    let dest = format!("{}/md/app:1", reg.addr);
+    a.ok(&["push", "-q", "app:1", &dest]);
+    let b = Env::new();
+    let (out, code) = common::through_pty(b.command(&["pull", &dest]), &[], Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("Pull complete").count(), 2, "a line per layer: {out:?}");
+    assert!(out.contains("\x1b[K"), "redrawn in place: {out:?}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {dest}")), "{out:?}");
+    let (out, _) = common::through_pty(b.command(&["pull", "-q", &dest]), &[], Duration::from_secs(60));
+    assert_eq!(out.trim(), dest, "-q: the name only");
+    a.finish();
+    b.finish();
+}
