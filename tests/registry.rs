@@ -592,6 +592,10 @@ fn https_with_a_private_ca() {
     let o = a.fails(&["push", "--tls-verify", "busybox", &dest]);
     assert!(o.stderr.to_ascii_lowercase().contains("certificate"), "{}", o.stderr);
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    // Without --tls-verify the HTTP fallback of a local registry is tried too; the error is still the certificate.
+    let o = a.fails(&["pull", &dest]);
+    assert!(o.stderr.to_ascii_lowercase().contains("certificate"), "{}", o.stderr);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
     // The CA in a cert dir (Docker's certs.d/HOST/ca.crt layout, given with --cert-dir).
     let certs = pki.path().join("certs.d");
     std::fs::create_dir_all(&certs).expect("mkdir");

@@ -117,12 +117,21 @@ impl Client {
             Ok(r) => r,
             Err(tls_err) if plain_allowed => {
                 client.base = format!("http://{host}");
-                client.send_once("GET", "/v2/", &[], &Payload::Empty).map_err(|e| {
+                let r = client.send_once("GET", "/v2/", &[], &Payload::Empty).map_err(|e| {
                     Error::os(format!(
                         "{registry}: not reachable over HTTPS ({}) nor HTTP ({})",
                         tls_err.message, e.message
                     ))
-                })?
+                })?;
+                // An HTTPS-only registry answers plain HTTP with 400: its TLS was the problem.
+                if !matches!(r.status().as_u16(), 200..=299 | 401) {
+                    return Err(Error::os(format!(
+                        "{registry}: {} (and over HTTP it answered {})",
+                        tls_err.message,
+                        r.status().as_u16()
+                    )));
+                }
+                r
             }
             Err(e) => {
                 let lower = e.message.to_ascii_lowercase();
