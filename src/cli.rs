@@ -69,6 +69,11 @@ pub enum Command {
     /// Manage images (import, ls, rm)
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
+    #[command(subcommand)]
+    Network(crate::cli_net::NetworkCmd),
+    /// List a container's published ports
+    Port(crate::cli_net::PortOpts),
     /// Open the interactive Rhai shell
     Repl,
     /// Print the scripting reference: every module function with its doc
@@ -151,6 +156,9 @@ pub struct RunOpts {
     /// Mount the container's root filesystem read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub net: crate::cli_net::NetRunOpts,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -472,6 +480,8 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Image(ImageCmd::History(o))) => ("history", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(ImageCmd::Tag(o))) => ("tag", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
+        Some(Command::Network(o)) => ("network", rhai::serde::to_dynamic(&o)),
+        Some(Command::Port(o)) => ("port", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };
     let opts = match opts {

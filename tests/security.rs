@@ -219,6 +219,7 @@ fn other_host_users_reach_nothing_under_the_roots() {
     let (state, data) = (top.path().join("state"), top.path().join("data"));
     let run = |args: &[&str]| -> Out {
         let mut c = std::process::Command::new(BIN);
+        c.env("MYDOCKER_NETWORK", "none");
         c.arg("--root").arg(&state).arg("--data-root").arg(&data).args(args);
         c.stdin(std::process::Stdio::null());
         unsafe {

@@ -50,6 +50,8 @@ impl Env {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(self.root.path()).arg("--data-root").arg(self.data.path()).args(args);
         c.env_remove("MYDOCKER_LOG").env_remove("MYDOCKER_SCRIPTS");
+        // Never the host's network: tests/network.rs runs bridges in namespaces of its own.
+        c.env("MYDOCKER_NETWORK", "none");
         c.stdin(Stdio::null());
         c
     }
