@@ -54,8 +54,11 @@ impl Cidr {
 
     /// Can `ip` be a host's (not the network or broadcast address)?
     pub fn is_host(&self, ip: Ipv4Addr) -> bool {
+        if !self.contains(ip) {
+            return false;
+        }
         let off = (u32::from(ip) - u32::from(self.network)) as u64;
-        self.contains(ip) && (self.prefix >= 31 || (off != 0 && off != self.size() - 1))
+        self.prefix >= 31 || (off != 0 && off != self.size() - 1)
     }
 }
 

@@ -44,13 +44,18 @@ pub fn ensure_bridge(store: &NetStore, name: &str) -> Result<Network> {
     }
     let subnet = Cidr::parse(&net.subnet)?;
     let gateway = parse_ip("gateway", &net.gateway)?;
-    nl.create_bridge(&net.bridge, net.mtu)?;
+    // A locally administered MAC from the network's id.
+    let hex: Vec<String> = (0..5).map(|i| net.id.get(2 * i..2 * i + 2).unwrap_or("00").to_string()).collect();
+    nl.create_bridge(&net.bridge, net.mtu, &format!("02:{}", hex.join(":")))?;
     net.bridge_made = true;
     let configured = (|| {
         let link =
             nl.link(&net.bridge)?.ok_or_else(|| Error::os(format!("bridge {} vanished", net.bridge)))?;
         nl.add_address(link.index, gateway, subnet.prefix)?;
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge), "1")?;
+        // IPv4 only: no link-local address or router solicitations on it
+        // (best effort: a kernel without IPv6 has no such file).
+        let _ = write_sysctl(&format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", net.bridge), "1");
         nl.set_up(link.index)?;
         if read_sysctl(IP_FORWARD)? == "0" {
             fs::write(store.dir().join(FORWARD_MARK), "").ctx(|| "record the ip_forward change")?;
@@ -131,6 +136,7 @@ pub fn attach(pid: i32, lease: &Lease, default_route: bool) -> Result<()> {
     let mac = (!lease.mac.is_empty()).then_some(lease.mac.as_str());
     nl.create_veth(&lease.host_if, bridge.index, &lease.ifname, &netns, lease.mtu, mac)?;
     let inside = (|| {
+        nl.set_hairpin(&lease.host_if)?;
         let mut cn = Netlink::open_in(pid)?;
         let link = cn
             .link(&lease.ifname)?

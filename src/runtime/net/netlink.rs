@@ -11,7 +11,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -256,10 +257,12 @@ impl Netlink {
             .collect())
     }
 
-    /// Make a bridge (down; `set_up` it once it has its address).
-    pub fn create_bridge(&mut self, name: &str, mtu: u32) -> Result<()> {
+    /// Make a bridge (down; `set_up` it once it has its address), with a
+    /// fixed MAC so that ports coming and going do not change it.
+    pub fn create_bridge(&mut self, name: &str, mtu: u32, mac: &str) -> Result<()> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes.push(LinkAttribute::Address(mac_bytes(mac)?));
         if mtu > 0 {
             m.attributes.push(LinkAttribute::Mtu(mtu));
         }
@@ -305,6 +308,18 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
             &format!("create veth pair {host}/{peer}"),
         )
+    }
+
+    /// Hairpin mode on bridge port `name`: a frame may leave by the port it
+    /// came in on, so a container reaches its own published port.
+    pub fn set_hairpin(&mut self, name: &str) -> Result<()> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(true)])),
+        ]));
+        self.ack(RouteNetlinkMessage::NewLink(m), 0, &format!("hairpin mode on {name}"))
     }
 
     /// Bring interface `index` up.

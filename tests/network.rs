@@ -1,0 +1,448 @@
+//! Networking, only ever inside a network namespace each test makes: the
+//! test's thread unshares one (a thread's namespace is its own), so every
+//! mydocker it starts, the bridges, veths, NAT table and sysctls live there
+//! and the host's network is never touched. Private test subnets, loopback.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+/// Run `f` on a new thread in a new network namespace with lo up.
+fn in_netns(f: impl FnOnce() + Send + 'static) {
+    let t = std::thread::spawn(move || {
+        let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+        sh("ip link set lo up");
+        f();
+    });
+    if let Err(e) = t.join() {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// A shell command in the test's namespace; its stdout.
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What networking leaves behind: links, addresses, routes, nft rules, sysctls.
+fn snapshot() -> String {
+    // Carrier comes and goes with a bridge's ports: not a leftover.
+    let mut s = sh("ip -o link | sed 's/^[0-9]*: //' | cut -d' ' -f1,2; ip -o addr; ip route; ip neigh show nud permanent; nft list ruleset")
+        .replace("NO-CARRIER,", "")
+        .replace(" linkdown", "");
+    for f in ["net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/ipv4/conf/lo/route_localnet"] {
+        s += &format!("{f}={}", std::fs::read_to_string(format!("/proc/sys/{f}")).unwrap_or_default());
+    }
+    s
+}
+
+fn leases(env: &Env) -> Vec<String> {
+    let dir = env.data.path().join("networks");
+    let mut out = Vec::new();
+    for n in std::fs::read_dir(&dir).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+        for l in std::fs::read_dir(n.path().join("leases"))
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            out.push(l.path().display().to_string());
+        }
+    }
+    out
+}
+
+/// Remove every container, then the networks `nets` and the unused default
+/// bridge; assert no lease is left, then the harness's own checks.
+fn done(env: Env, nets: &[&str]) {
+    let names: Vec<String> = std::fs::read_dir(env.root())
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    if !names.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(names.iter().map(String::as_str));
+        env.ok(&args);
+    }
+    assert!(leases(&env).is_empty(), "leases left: {:?}", leases(&env));
+    for n in nets {
+        env.ok(&["network", "rm", n]);
+    }
+    env.ok(&["network", "prune"]);
+    env.finish();
+}
+
+/// A shell command fetching `path` from `host` `port` inside a container.
+/// (nc, not busybox wget: wget dies of SIGSEGV under the default seccomp
+/// profile, a matter of its own.)
+fn fetch(host: &str, port: u16, path: &str) -> String {
+    format!("printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1")
+}
+
+fn ip_of(env: &Env, name: &str) -> String {
+    env.record(name)["net"]["endpoints"][0]["ip"].as_str().expect("an address in the record").to_string()
+}
+
+/// GET `path` from `addr` in the test's namespace, with a deadline.
+fn http_get(addr: &str, path: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = (|| -> std::io::Result<String> {
+            let mut s =
+                std::net::TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })();
+        match got {
+            Ok(b) => return b,
+            Err(e) if std::time::Instant::now() > deadline => panic!("GET http://{addr}{path}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[test]
+fn two_containers_reach_each_other_by_ip_and_by_name() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["network", "create", "--subnet", "10.201.0.0/24", "tnet"]);
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "tnet",
+            "--network-alias",
+            "web",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ]);
+        let ip = ip_of(&env, "srv");
+        assert!(ip.starts_with("10.201.0."), "{ip}");
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "--name",
+            "cli",
+            "--network",
+            "tnet",
+            "busybox",
+            "sh",
+            "-c",
+            &format!(
+                "ping -c1 -W3 {ip} >/dev/null && ping -c1 -W3 srv >/dev/null && {} && {}",
+                fetch("srv", 80, "/hostname"),
+                fetch("web", 80, "/hostname")
+            ),
+        ]);
+        let host = env.record("srv")["hostname"].as_str().expect("hostname").to_string();
+        assert_eq!(out, format!("{host}\n{host}\n"));
+        // A member started later is known to the earlier one.
+        env.ok(&["run", "-d", "--name", "late", "--network", "tnet", "busybox", "sleep", "30"]);
+        env.ok(&["exec", "srv", "ping", "-c1", "-W3", "late"]);
+        // The default bridge resolves no names, as Docker's.
+        let o = env.run(&["run", "--rm", "busybox", "ping", "-c1", "-W1", "srv"]);
+        assert_ne!(o.code, 0);
+        done(env, &["tnet"]);
+    });
+}
+
+#[test]
+fn a_published_port_answers_on_loopback_from_another_container_and_hairpin() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "bridge",
+            "-p",
+            "18080:80",
+            "-p",
+            "127.0.0.1:18081-18082:81-82/tcp",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ]);
+        let host = env.record("web")["hostname"].as_str().expect("hostname").to_string();
+        assert!(http_get("127.0.0.1:18080", "/hostname").ends_with(&format!("\n{host}\n")));
+        let ports = env.ok(&["port", "web"]);
+        assert!(
+            ports.contains("80/tcp -> 0.0.0.0:18080") && ports.contains("82/tcp -> 127.0.0.1:18082"),
+            "{ports}"
+        );
+        assert_eq!(env.ok(&["port", "web", "80"]), "0.0.0.0:18080\n");
+        let gw = env.record("web")["net"]["endpoints"][0]["gateway"].as_str().expect("gateway").to_string();
+        let from_other = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "busybox",
+            "sh",
+            "-c",
+            &fetch(&gw, 18080, "/hostname"),
+        ]);
+        assert_eq!(from_other, format!("{host}\n"));
+        let hairpin = env.ok(&["exec", "web", "sh", "-c", &fetch(&gw, 18080, "/hostname")]);
+        assert_eq!(hairpin, format!("{host}\n"));
+        let o = env.fails(&["port", "web", "9999"]);
+        assert!(o.stderr.contains("no public port '9999/tcp'"), "{}", o.stderr);
+        done(env, &[]);
+    });
+}
+
+#[test]
+fn network_none_has_only_lo_and_host_sees_the_hosts_interfaces() {
+    in_netns(|| {
+        let env = Env::new();
+        let none = env.ok(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net"]);
+        assert_eq!(none.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+        sh("ip link add mdtest0 type bridge");
+        let host = env.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+        assert!(host.split_whitespace().any(|l| l == "mdtest0"), "{host}");
+        sh("ip link del mdtest0");
+        env.finish();
+    });
+}
+
+#[test]
+fn twenty_parallel_runs_on_one_network_get_distinct_addresses() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        env.ok(&["network", "create", "--subnet", "10.202.0.0/24", "par"]);
+        let children: Vec<_> = (0..20)
+            .map(|i| {
+                env.command(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("p{i}"),
+                    "--network",
+                    "par",
+                    "busybox",
+                    "sleep",
+                    "60",
+                ])
+                .output()
+            })
+            .collect();
+        for c in children {
+            let o = c.expect("spawn");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let mut ips: Vec<String> = (0..20).map(|i| ip_of(&env, &format!("p{i}"))).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 20, "{ips:?}");
+        assert_eq!(leases(&env).len(), 20);
+        done(env, &["par"]);
+    });
+}
+
+#[test]
+fn teardown_leaves_the_namespace_as_it_was() {
+    in_netns(|| {
+        let before = snapshot();
+        let env = Env::new();
+        env.ok(&["network", "create", "--subnet", "10.203.0.0/24", "--internal", "--label", "a=b", "iso"]);
+        env.ok(&["run", "-d", "--name", "x", "--network", "iso", "busybox", "sleep", "30"]);
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "y",
+            "-p",
+            "18090:80",
+            "--network",
+            "bridge",
+            "busybox",
+            "sleep",
+            "30",
+        ]);
+        env.ok(&["network", "connect", "--alias", "why", "iso", "y"]);
+        assert!(env.ok(&["exec", "x", "cat", "/etc/hosts"]).contains("\ty why\n"));
+        env.ok(&["exec", "y", "ping", "-c1", "-W3", "x"]);
+        env.ok(&["network", "disconnect", "iso", "y"]);
+        assert!(!env.ok(&["exec", "x", "cat", "/etc/hosts"]).contains("why"));
+        assert_ne!(before, snapshot());
+        let o = env.fails(&["network", "rm", "iso"]);
+        assert!(o.stderr.contains("active endpoints"), "{}", o.stderr);
+        done(env, &["iso"]);
+        assert_eq!(before, snapshot());
+    });
+}
+
+#[test]
+fn a_failure_halfway_through_set_up_cleans_up() {
+    in_netns(|| {
+        let before = snapshot();
+        let env = Env::new();
+        env.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        env.ok(&["network", "create", "--subnet", "10.204.0.0/24", "half"]);
+        let with_net = snapshot();
+        for point in ["network:allocated", "network:attached", "launch:network"] {
+            let o: Out = env
+                .command(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    "crash",
+                    "--network",
+                    "half",
+                    "-p",
+                    "18095:80",
+                    "busybox",
+                    "sleep",
+                    "30",
+                ])
+                .env("MYDOCKER_CRASH_AT", point)
+                .output()
+                .expect("spawn")
+                .into();
+            assert_ne!(o.code, 0, "{point}");
+            env.ok(&["rm", "-f", "crash"]);
+            assert!(leases(&env).is_empty(), "{point}: {:?}", leases(&env));
+            let same = eventually(Duration::from_secs(5), || snapshot() == with_net);
+            let now = snapshot();
+            let diff: Vec<&str> = now.lines().filter(|l| !with_net.lines().any(|w| w == *l)).collect();
+            let gone: Vec<&str> = with_net.lines().filter(|l| !now.lines().any(|w| w == *l)).collect();
+            assert!(same, "{point}: new {diff:?}, gone {gone:?}");
+        }
+        // A failure the script sees (the address is taken) leaves nothing either.
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "a",
+            "--network",
+            "half",
+            "--ip",
+            "10.204.0.9",
+            "busybox",
+            "sleep",
+            "30",
+        ]);
+        let o = env.run(&[
+            "run",
+            "-d",
+            "--name",
+            "b",
+            "--network",
+            "half",
+            "--ip",
+            "10.204.0.9",
+            "busybox",
+            "sleep",
+            "30",
+        ]);
+        assert_eq!(o.code, 125);
+        assert!(o.stderr.contains("10.204.0.9 is already in use"), "{}", o.stderr);
+        assert!(env.run(&["inspect", "b"]).code != 0);
+        assert_eq!(leases(&env).len(), 1);
+        done(env, &["half"]);
+        assert_eq!(before, snapshot());
+    });
+}
+
+#[test]
+fn bad_network_options_are_refused_and_change_nothing() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        for (args, says) in [
+            (&["run", "--network", "nosuch", "busybox", "true"][..], "network nosuch not found"),
+            (&["run", "--network", "bridge", "-p", "99999:80", "busybox", "true"][..], "port 99999"),
+            (
+                &["run", "--network", "bridge", "-p", "80:80/sctp", "busybox", "true"][..],
+                "invalid protocol \"sctp\"",
+            ),
+            (
+                &["run", "--network", "bridge", "--ip", "10.1.2", "busybox", "true"][..],
+                "invalid --ip \"10.1.2\"",
+            ),
+            (
+                &["run", "--network", "bridge", "--mac-address", "zz", "busybox", "true"][..],
+                "invalid MAC address",
+            ),
+            (
+                &["run", "--network", "none", "-p", "80:80", "busybox", "true"][..],
+                "--publish needs a bridge network",
+            ),
+            (
+                &["run", "--network", "bridge", "--add-host", "nohost", "busybox", "true"][..],
+                "--add-host: invalid \"nohost\"",
+            ),
+            (&["network", "create", "--subnet", "10.205.0.1/24", "n"][..], "host bits set"),
+            (
+                &["network", "create", "--subnet", "10.205.0.0/24", "--gateway", "10.9.9.9", "n"][..],
+                "invalid gateway 10.9.9.9",
+            ),
+            (&["network", "create", "--driver", "macvlan", "n"][..], "only bridge"),
+            (&["network", "create", "bad/name"][..], "invalid network name"),
+            (&["network", "rm", "bridge"][..], "pre-defined"),
+        ] {
+            let o = env.run(args);
+            assert_ne!(o.code, 0, "{args:?}");
+            assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+            assert!(
+                std::fs::read_dir(env.root()).expect("root").next().is_none(),
+                "{args:?} left a container"
+            );
+        }
+        let nets = env.ok(&["network", "ls", "-q"]);
+        assert_eq!(nets.split_whitespace().collect::<Vec<_>>(), ["bridge", "host", "none"], "{nets}");
+        env.finish();
+    });
+}
+
+#[test]
+fn hosts_and_resolv_conf_follow_the_options() {
+    in_netns(|| {
+        let env = Env::new();
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "-h",
+            "box",
+            "--add-host",
+            "db.local:10.9.8.7",
+            "--dns",
+            "10.0.0.53",
+            "--dns-search",
+            "example.org",
+            "--mac-address",
+            "02:42:0a:0b:0c:0d",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts /etc/resolv.conf; cat /sys/class/net/eth0/address; hostname",
+        ]);
+        assert!(out.contains("10.9.8.7\tdb.local\n"), "{out}");
+        assert!(out.contains("nameserver 10.0.0.53\n") && !out.contains("nameserver 8.8.8.8"), "{out}");
+        assert!(out.contains("search example.org\n"), "{out}");
+        assert!(out.contains("02:42:0a:0b:0c:0d\n") && out.ends_with("box\n"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("172.") && l.ends_with("\tbox")), "{out}");
+        done(env, &[]);
+    });
+}
