@@ -70,7 +70,7 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
-       "load", "layers", "commit", "save"]
+       "load", "layers", "commit", "save", "network"]
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
 IMAGE_OPS = ("load", "layers", "commit", "save")
@@ -368,7 +368,7 @@ class MyDocker(DockerLike):
 
     def prepare(self):
         # First run builds the busybox image from /bin/busybox (untimed).
-        r = self.x("run", "--rm", "true")
+        r = self.x("run", "--rm", "--network", "none", "true")
         self.ok(r, "run --rm true (image build)")
         # A one-layer image: its layer dir is the rootfs the other runtimes use too.
         info = json.loads(self.q("image", "inspect", "busybox"))
@@ -377,11 +377,12 @@ class MyDocker(DockerLike):
         if not os.path.isdir(os.path.join(self.rootfs, "bin")):
             raise Failed(f"no busybox rootfs at {self.rootfs}")
 
+    # --network none, as the Podman rows: networking has its own op ("network").
     def lifecycle(self, i):
-        return self.ok(self.x("run", "--rm", "true"), "run --rm true")
+        return self.ok(self.x("run", "--rm", "--network", "none", "true"), "run --rm true")
 
     def start(self, name, kind):
-        return self.ok(self.x("run", "-d", "--name", name, *CMDS[kind]), "run -d")
+        return self.ok(self.x("run", "-d", "--network", "none", "--name", name, *CMDS[kind]), "run -d")
 
     def rm_force(self, name):
         return self.ok(self.x("rm", "-f", name), "rm -f")
@@ -967,7 +968,7 @@ class Bench:
 
     def op_lifecycle(self):
         self.paired("lifecycle", "full lifecycle of `true`",
-                    {"mydocker": "mydocker run --rm true",
+                    {"mydocker": "mydocker run --rm --network none true",
                      "crun": "crun run -b BUNDLE ID (run deletes it on exit)",
                      "runc": "runc run -b BUNDLE ID (run deletes it on exit)",
                      "podman": "podman run --rm --network none IMAGE true"},
@@ -981,7 +982,7 @@ class Bench:
             finally:
                 self.quiet_rm(t, nm)
         self.paired("detached", "detached start of `sleep 1000`, until the command returns", {
-            "mydocker": "mydocker run -d --name N sleep 1000",
+            "mydocker": "mydocker run -d --network none --name N sleep 1000",
             "crun": "crun create -b BUNDLE ID + crun start ID",
             "runc": "runc create -b BUNDLE ID + runc start ID",
             "podman": "podman run -d --name N IMAGE sleep 1000"}, fn)
@@ -1330,6 +1331,37 @@ class Bench:
             "podman/1 layer": f"podman run --rm --network none {DEBIAN} true"},
             fn, tools=tools, ref=many)
 
+    def op_network(self):
+        """What networking adds to `run --rm true`: the default bridge network
+        (veth, address, route; the bridge and NAT table exist after the first
+        run) against --network none, for mydocker and for Podman (netavark).
+        On the host's network, as Podman's rows must be: mydocker's bridge
+        and table are pruned afterwards."""
+        md = self.md
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        variants = {"mydocker/bridge": (md, "bridge"), "mydocker/none": (md, "none")}
+        if pd is not None:
+            variants.update({"podman/bridge": (pd, "bridge"), "podman/none": (pd, "none")})
+        tools = [Variant(k) for k in variants]
+
+        def fn(t, i):
+            tool, net = variants[t.name]
+            if tool is md:
+                return md.ok(md.x("run", "--rm", "--network", net, "true"), f"run --rm --network {net}")
+            flags = list(tool.runflags)
+            flags[flags.index("--network") + 1] = net
+            return tool.ok(tool.x("run", "--rm", *flags, tool.image, "true"), f"run --rm --network {net}")
+
+        try:
+            self.paired("network", "run --rm true: the default bridge network vs --network none", {
+                "mydocker/bridge": "mydocker run --rm --network bridge true",
+                "mydocker/none": "mydocker run --rm --network none true",
+                "podman/bridge": "podman run --rm --network bridge IMAGE true (netavark)",
+                "podman/none": "podman run --rm --network none IMAGE true"},
+                fn, tools=tools, ref="mydocker/bridge")
+        finally:
+            md.x("network", "prune")
+
     def op_commit(self):
         pd = self.img_podman
         tools = [self.md] + ([pd] if pd is not None else [])
@@ -1635,6 +1667,24 @@ class Bench:
                 r = pair_ratio(s, one, p)
                 if r is not None:
                     lines.append(f"INFO: mydocker/1 layer / {p}: {r:.3f}x")
+        s = self.find("network")
+        if s is not None:
+            def added(a, b):
+                x, y = s.samples.get(a, {}), s.samples.get(b, {})
+                return med([x[i][0] - y[i][0] for i in x if i in y])
+            d = added("mydocker/bridge", "mydocker/none")
+            if d is not None:
+                verdict = "MET" if d <= 1.5 else "MISSED"
+                lines.append(f"{verdict}: the bridge network adds <= 1.5 ms to run --rm true: {d:.2f} ms "
+                             f"(median of paired differences; bridge/none "
+                             f"{pair_ratio(s, 'mydocker/bridge', 'mydocker/none'):.3f}x)")
+            p = added("podman/bridge", "podman/none")
+            if p is not None:
+                lines.append(f"INFO: podman's bridge network (netavark) adds {p:.1f} ms to run --rm true "
+                             f"(bridge/none {pair_ratio(s, 'podman/bridge', 'podman/none'):.3f}x)")
+            r = pair_ratio(s, "mydocker/bridge", "podman/bridge")
+            if r is not None:
+                lines.append(f"INFO: run --rm --network bridge true, mydocker/podman: {r:.3f}x")
         for key in ("commit", "save"):
             s = self.find(key)
             if s is not None and s.ms("mydocker") and s.ms("podman"):

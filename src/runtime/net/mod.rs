@@ -79,8 +79,21 @@ pub fn remove_bridge(store: &NetStore, name: &str) -> Result<bool> {
     let mut nl = Netlink::open()?;
     let links = nl.links()?;
     if let Some(br) = links.iter().find(|l| l.name == net.bridge) {
-        if !net.bridge_made || links.iter().any(|l| l.master == br.index) {
+        if !net.bridge_made {
             return Ok(false);
+        }
+        // A veth of an ended container may still be here a moment: its
+        // namespace is torn down in the background. No lease: it is stale.
+        let mut held = std::collections::HashSet::new();
+        for n in store.list()? {
+            held.extend(store.leases(&n.name)?.into_iter().map(|l| l.host_if));
+        }
+        let ports: Vec<&netlink::Link> = links.iter().filter(|l| l.master == br.index).collect();
+        if ports.iter().any(|p| !is_our_veth(&p.name) || held.contains(&p.name)) {
+            return Ok(false);
+        }
+        for p in ports {
+            nl.delete_link(&p.name)?;
         }
         nl.delete_link(&net.bridge)?;
     }
@@ -96,6 +109,11 @@ pub fn remove_bridge(store: &NetStore, name: &str) -> Result<bool> {
         fs::remove_file(&mark).ctx(|| format!("remove {}", mark.display()))?;
     }
     Ok(true)
+}
+
+/// Named as `store::allocate` names a container's veth: `v` and 14 hex digits.
+fn is_our_veth(name: &str) -> bool {
+    name.len() == 15 && name.starts_with('v') && name[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Render the NAT table from the networks whose bridge mydocker made and
@@ -154,8 +172,22 @@ pub fn attach(pid: i32, lease: &Lease, default_route: bool) -> Result<()> {
     inside
 }
 
-/// Unplug a lease's veth (its peer goes with it); idempotent.
+/// Unplug a lease's veth (its peer goes with it); idempotent. Only an
+/// interface named after the lease's container (`v` and the start of its
+/// id): a record must never make us delete another interface.
 pub fn detach(lease: &Lease) -> Result<()> {
+    let own = lease.container_id.len() >= 10
+        && lease.host_if.len() <= 15
+        && lease
+            .host_if
+            .strip_prefix('v')
+            .is_some_and(|rest| lease.container_id.get(..10).is_some_and(|p| rest.starts_with(p)));
+    if !own {
+        return Err(Error::invalid(format!(
+            "refusing to delete interface {:?}: not the veth of container {}",
+            lease.host_if, lease.container_id
+        )));
+    }
     Netlink::open()?.delete_link(&lease.host_if)
 }
 

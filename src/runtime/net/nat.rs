@@ -28,6 +28,19 @@ pub fn render(nets: &[Network], leases: &[Lease]) -> String {
     t += &format!("table ip {TABLE} {{\n");
     t += "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n";
     t += "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n";
+    // route_localnet lets the host take 127/8 from a bridge (for published
+    // ports on 127.0.0.1); nothing but our own DNAT'd loopback traffic may
+    // use that, or a container could reach the host's loopback services
+    // (CVE-2020-8558). Before conntrack and NAT: raw priority.
+    t += "  chain guard {\n    type filter hook prerouting priority raw; policy accept;\n";
+    for n in nets {
+        t += &format!(
+            "    iifname \"{b}\" ip daddr 127.0.0.0/8 drop comment \"network {name}\"\n",
+            b = n.bridge,
+            name = n.name
+        );
+    }
+    t += "  }\n";
     t += "  chain ports {\n";
     for l in leases {
         for p in &l.ports {
@@ -167,7 +180,8 @@ mod tests {
             t.contains("    ip daddr 127.0.0.1 udp dport 53 dnat to 10.89.3.2:5353 comment \"c0ffee\"\n")
         );
         assert!(t.contains("ip saddr 10.89.3.0/24 oifname != \"mydk-0123\" masquerade"));
-        assert!(!t.contains("drop"));
+        assert!(t.contains("iifname \"mydk-0123\" ip daddr 127.0.0.0/8 drop"));
+        assert!(!t.contains("oifname != \"mydk-0123\" drop"));
         let internal = render(&[net(true)], &[]);
         assert!(!internal.contains("oifname != \"mydk-0123\" masquerade"));
         assert!(internal.contains("iifname \"mydk-0123\" oifname != \"mydk-0123\" drop"));
