@@ -446,3 +446,19 @@ fn hosts_and_resolv_conf_follow_the_options() {
         done(env, &[]);
     });
 }
+
+#[test]
+fn a_user_script_wires_its_own_topology() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "-d", "--name", "a", "--network", "none", "busybox", "sleep", "60"]);
+        env.ok(&["run", "-d", "--name", "b", "--network", "none", "busybox", "sleep", "60"]);
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/wire.rhai");
+        let out = env.ok(&[script, "lab", "10.206.0.0/24", "a", "b"]);
+        assert!(out.contains("a: 10.206.0.2 on lab") && out.contains("b: 10.206.0.3 on lab"), "{out}");
+        env.ok(&["exec", "a", "ping", "-c1", "-W3", "b"]);
+        let links = env.ok(&["exec", "b", "ls", "/sys/class/net"]);
+        assert_eq!(links.split_whitespace().collect::<Vec<_>>(), ["lo", "wire0"]);
+        done(env, &["lab"]);
+    });
+}
