@@ -284,6 +284,9 @@ fn teardown_leaves_the_namespace_as_it_was() {
         env.ok(&["network", "disconnect", "iso", "y"]);
         assert!(!env.ok(&["exec", "x", "cat", "/etc/hosts"]).contains("why"));
         assert_ne!(before, snapshot());
+        // A detached --rm container's monitor removes it, address and all.
+        env.ok(&["run", "-d", "--rm", "--name", "brief", "--network", "iso", "busybox", "true"]);
+        assert!(eventually(Duration::from_secs(10), || leases(&env).len() == 2), "{:?}", leases(&env));
         let o = env.fails(&["network", "rm", "iso"]);
         assert!(o.stderr.contains("active endpoints"), "{}", o.stderr);
         done(env, &["iso"]);
@@ -460,5 +463,78 @@ fn a_user_script_wires_its_own_topology() {
         let links = env.ok(&["exec", "b", "ls", "/sys/class/net"]);
         assert_eq!(links.split_whitespace().collect::<Vec<_>>(), ["lo", "wire0"]);
         done(env, &["lab"]);
+    });
+}
+
+#[test]
+fn container_network_mode_shares_another_containers_namespace() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "-d", "--name", "owner", "--network", "bridge", "busybox", "sleep", "60"]);
+        let ip = ip_of(&env, "owner");
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:owner",
+            "busybox",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ]);
+        assert!(out.contains(&format!("inet {ip}/")), "{out}");
+        let o = env.run(&["run", "--rm", "--network", "container:nosuch", "busybox", "true"]);
+        assert_eq!(o.code, 125);
+        assert!(o.stderr.contains("nosuch"), "{}", o.stderr);
+        // Connecting a container without a bridged network of its own is refused.
+        env.ok(&["network", "create", "--subnet", "10.207.0.0/24", "other"]);
+        env.ok(&["run", "-d", "--name", "lone", "--network", "none", "busybox", "sleep", "60"]);
+        let o = env.fails(&["network", "connect", "other", "lone"]);
+        assert!(o.stderr.contains("cannot be connected"), "{}", o.stderr);
+        done(env, &["other"]);
+    });
+}
+
+/// From inside a container, as an attacker with Docker's default
+/// capabilities (NET_RAW): a frame to the bridge with 127.0.0.1 as its
+/// destination. `route_localnet` on the bridge (for published ports on
+/// 127.0.0.1) would deliver it to the host's loopback services
+/// (CVE-2020-8558); our guard drops it. The same frame without the guard
+/// gets through, so the test tests something.
+#[test]
+fn a_container_cannot_reach_the_hosts_loopback_through_route_localnet() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "-d", "--name", "evil", "--network", "bridge", "busybox", "sleep", "60"]);
+        let tool = env.data.path().join("raw_udp");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/net/raw_udp.c");
+        sh(&format!("cc -static -O1 -o {} {src}", tool.display()));
+        let id = env.record("evil")["id"].as_str().expect("id").to_string();
+        let merged = env.data.path().join("containers").join(&id).join("merged");
+        std::fs::copy(&tool, merged.join("raw_udp")).expect("copy the tool into the container");
+        let ip = ip_of(&env, "evil");
+        let gw = env.record("evil")["net"]["endpoints"][0]["gateway"].as_str().expect("gateway").to_string();
+        let mac =
+            sh("ip -o link show mydocker0 | sed 's/.*link.ether \\([0-9a-f:]*\\).*/\\1/'").trim().to_string();
+        let listen = |addr: &str| {
+            let s = std::net::UdpSocket::bind(addr).expect("bind");
+            s.set_read_timeout(Some(Duration::from_millis(700))).expect("timeout");
+            s
+        };
+        let got = |s: &std::net::UdpSocket| s.recv(&mut [0u8; 64]).is_ok();
+        let open = listen("0.0.0.0:17001");
+        env.ok(&["exec", "evil", "/raw_udp", "eth0", &mac, &ip, &gw, "17001"]);
+        assert!(got(&open), "the tool works: a frame to the gateway's address arrives");
+        let lo = listen("127.0.0.1:17002");
+        env.ok(&["exec", "evil", "/raw_udp", "eth0", &mac, &ip, "127.0.0.1", "17002"]);
+        assert!(!got(&lo), "a container reached the host's 127.0.0.1");
+        sh("nft flush chain ip mydocker guard");
+        env.ok(&["exec", "evil", "/raw_udp", "eth0", &mac, &ip, "127.0.0.1", "17002"]);
+        assert!(got(&lo), "without the guard the frame gets through (the test would test nothing)");
+        std::fs::remove_file(&tool).expect("rm tool");
+        done(env, &[]);
     });
 }
