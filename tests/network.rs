@@ -205,7 +205,12 @@ fn a_published_port_answers_on_loopback_from_another_container_and_hairpin() {
         assert_eq!(hairpin, format!("{host}\n"));
         let o = env.fails(&["port", "web", "9999"]);
         assert!(o.stderr.contains("no public port '9999/tcp'"), "{}", o.stderr);
+        let ip = ip_of(&env, "web");
+        let tracked = || std::fs::read_to_string("/proc/thread-self/net/nf_conntrack").unwrap_or_default();
+        assert!(tracked().contains(&format!("={ip} ")), "the test made connections: {}", tracked());
         done(env, &[]);
+        // No conntrack entry naming the container is left.
+        assert!(!tracked().contains(&format!("={ip} ")), "{}", tracked());
     });
 }
 
@@ -359,7 +364,8 @@ fn a_failure_halfway_through_set_up_cleans_up() {
         ]);
         assert_eq!(o.code, 125);
         assert!(o.stderr.contains("10.204.0.9 is already in use"), "{}", o.stderr);
-        assert!(env.run(&["inspect", "b"]).code != 0);
+        let i = env.run(&["inspect", "b"]);
+        assert!(i.code != 0, "b is left: {}\n{}", o.stderr, i.stdout);
         assert_eq!(leases(&env).len(), 1);
         done(env, &["half"]);
         assert_eq!(before, snapshot());

@@ -187,6 +187,16 @@ mod api {
         })
     }
 
+    /// Delete the conntrack entries naming address `ip` (a released lease's);
+    /// returns how many.
+    #[rhai_fn(return_raw)]
+    pub fn forget_connections(ctx: NativeCallContext, ip: &str) -> RhaiResult<i64> {
+        at(&ctx, || {
+            let ip = rt(net::cidr::parse_ip("address", ip))?;
+            rt(net::conntrack::forget(ip)).map(|n| n as i64)
+        })
+    }
+
     /// Load the NAT table rendered from the networks and leases, if it changed.
     #[rhai_fn(return_raw)]
     pub fn sync_nat(ctx: NativeCallContext) -> RhaiResult<()> {

@@ -4,6 +4,7 @@
 //! - `cidr.rs`: IPv4 subnets;
 //! - `store.rs`: the networks and their address leases (IPAM);
 //! - `nat.rs`: the one nftables table of ours;
+//! - `conntrack.rs`: forgetting a released address's connections;
 //! - here: bridges, a container's veth (setup and teardown as mirror images),
 //!   the sysctls they need.
 //!
@@ -11,6 +12,7 @@
 //! (`stdlib/network.rhai`).
 
 pub mod cidr;
+pub mod conntrack;
 pub mod nat;
 pub mod netlink;
 pub mod store;
