@@ -41,6 +41,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -70,7 +71,7 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
-       "load", "layers", "commit", "save", "network"]
+       "load", "layers", "commit", "save", "network", "net-throughput"]
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
 IMAGE_OPS = ("load", "layers", "commit", "save")
@@ -1362,6 +1363,70 @@ class Bench:
         finally:
             md.x("network", "prune")
 
+    def op_net_throughput(self):
+        """256 MiB from the host to a container: through a published port
+        (127.0.0.1:PORT, DNAT and masquerade) against straight to its bridge
+        address, mydocker and Podman. The kernel's NAT either way: within 10 %."""
+        size = 256 << 20
+        sink = ["sh", "-c", "while true; do nc -l -p 80 > /dev/null; done"]
+        md = self.md
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        servers = {}  # tool name -> (tool, container name, bridge ip, host port)
+        try:
+            md.ok(md.x("run", "-d", "--name", f"{self.tag}-tp", "--network", "bridge", "-p", "18931:80", *sink),
+                  "run -d -p")
+            rec = json.loads(md.q("inspect", f"{self.tag}-tp"))[0]
+            servers["mydocker"] = (md, f"{self.tag}-tp", rec["net"]["endpoints"][0]["ip"], 18931)
+            if pd is not None:
+                flags = list(pd.runflags)
+                flags[flags.index("--network") + 1] = "bridge"
+                try:
+                    pd.ok(pd.x("run", "-d", "--name", f"{self.tag}-tp", *flags, "-p", "18932:80", pd.image, *sink),
+                          "run -d -p")
+                    ip = pd.q("inspect", "--format", "{{.NetworkSettings.IPAddress}}", f"{self.tag}-tp").strip()
+                    servers["podman"] = (pd, f"{self.tag}-tp", ip, 18932)
+                except Failed as e:
+                    log(f"[net-throughput] podman: {e}")
+            variants = {}
+            for name, (tool, _, ip, port) in servers.items():
+                variants[f"{name}/published"] = ("127.0.0.1", port)
+                variants[f"{name}/bridge ip"] = (ip, 80)
+            tools = [Variant(k) for k in variants]
+            chunk = b"\0" * (1 << 20)
+
+            def fn(t, i):
+                host, port = variants[t.name]
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        c = socket.create_connection((host, port), timeout=10)
+                        break
+                    except OSError as e:
+                        if time.monotonic() > deadline:
+                            raise Failed(f"connect {host}:{port}: {e}")
+                        time.sleep(0.05)
+                t0 = time.perf_counter()
+                with c:
+                    for _ in range(size >> 20):
+                        c.sendall(chunk)
+                    c.shutdown(socket.SHUT_WR)
+                    while c.recv(4096):
+                        pass
+                ms = (time.perf_counter() - t0) * 1000
+                time.sleep(0.05)  # the sink's loop listens again
+                return ms, 0  # no command ran: no peak RSS (the table leaves this op out)
+
+            self.paired("net-throughput", "256 MiB host -> container: published port vs the bridge address", {
+                "mydocker/published": "mydocker run -d -p 18931:80; send to 127.0.0.1:18931",
+                "mydocker/bridge ip": "the same container's bridge address, port 80",
+                "podman/published": "podman run -d --network bridge -p 18932:80; send to 127.0.0.1:18932",
+                "podman/bridge ip": "the same container's bridge address, port 80"},
+                fn, tools=tools, ref="mydocker/published")
+        finally:
+            for tool, name, _, _ in servers.values():
+                self.quiet_rm(tool, name)
+            md.x("network", "prune")
+
     def op_commit(self):
         pd = self.img_podman
         tools = [self.md] + ([pd] if pd is not None else [])
@@ -1600,7 +1665,7 @@ class Bench:
         rows = []
         rss_names = list(dict.fromkeys(names + [nm for s in self.series for nm in s.tools]))
         for s in self.series:
-            if s.key.startswith("bulk-rm") or s.key.endswith("-cold"):
+            if s.key.startswith("bulk-rm") or s.key.endswith("-cold") or s.key == "net-throughput":
                 continue
             rows.append([s.key] + [str(int(med(s.rss(nm)))) if s.rss(nm) else "-" for nm in rss_names])
         out.append(render(rows, ["operation"] + rss_names, markdown))
@@ -1685,6 +1750,17 @@ class Bench:
             r = pair_ratio(s, "mydocker/bridge", "podman/bridge")
             if r is not None:
                 lines.append(f"INFO: run --rm --network bridge true, mydocker/podman: {r:.3f}x")
+        s = self.find("net-throughput")
+        if s is not None:
+            for tool in ("mydocker", "podman"):
+                r = pair_ratio(s, f"{tool}/published", f"{tool}/bridge ip")
+                if r is None:
+                    continue
+                if tool == "mydocker":
+                    verdict = "MET" if r <= 1.1 else "MISSED"
+                    lines.append(f"{verdict}: a published port within 10 % of the bridge address: {r:.3f}x")
+                else:
+                    lines.append(f"INFO: podman published / bridge address: {r:.3f}x")
         for key in ("commit", "save"):
             s = self.find(key)
             if s is not None and s.ms("mydocker") and s.ms("podman"):
