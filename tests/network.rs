@@ -266,6 +266,8 @@ fn twenty_parallel_runs_on_one_network_get_distinct_addresses() {
 #[test]
 fn teardown_leaves_the_namespace_as_it_was() {
     in_netns(|| {
+        // Forwarding off, as on a host that never routed: set on, then back.
+        sh("sysctl -qw net.ipv4.ip_forward=0");
         let before = snapshot();
         let env = Env::new();
         env.ok(&["network", "create", "--subnet", "10.203.0.0/24", "--internal", "--label", "a=b", "iso"]);
@@ -541,6 +543,30 @@ fn a_container_cannot_reach_the_hosts_loopback_through_route_localnet() {
         env.ok(&["exec", "evil", "/raw_udp", "eth0", &mac, &ip, "127.0.0.1", "17002"]);
         assert!(got(&lo), "without the guard the frame gets through (the test would test nothing)");
         std::fs::remove_file(&tool).expect("rm tool");
+        done(env, &[]);
+    });
+}
+
+#[test]
+fn leases_of_containers_that_are_gone_are_swept() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["network", "create", "--subnet", "10.208.0.0/24", "boot"]);
+        env.ok(&["run", "-d", "--name", "old", "--network", "boot", "busybox", "sleep", "60"]);
+        // As after a reboot: the state root (a tmpfs) is empty, the data root is not.
+        env.ok(&["kill", "old"]);
+        let r = env.record("old");
+        let pid = r["pid"].as_i64().unwrap_or(0) as i32;
+        assert!(wait_dead(pid, Duration::from_secs(5)));
+        let mon = r["monitor_pid"].as_i64().unwrap_or(0) as i32;
+        assert!(wait_dead(mon, Duration::from_secs(5)));
+        let id = r["id"].as_str().expect("id").to_string();
+        env.ok(&["rm", "old"]);
+        let lease = env.data.path().join("networks/boot/leases/10.208.0.2");
+        std::fs::write(&lease, format!(r#"{{"network":"boot","container_id":"{id}","container":"old","ip":"10.208.0.2","prefix":24,"gateway":"10.208.0.1","mac":"02:42:0a:d0:00:02","bridge":"x","host_if":"v{}abcd","ifname":"eth0"}}"#, &id[..10])).expect("stale lease");
+        assert_eq!(leases(&env).len(), 1);
+        env.ok(&["network", "rm", "boot"]);
+        assert!(leases(&env).is_empty());
         done(env, &[]);
     });
 }

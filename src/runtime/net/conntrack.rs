@@ -1,7 +1,8 @@
 //! Forgetting a container's connections: the conntrack entries that name its
 //! address (its own, NATed ones, a published port's), deleted over
-//! ctnetlink when its address is released, so a later container given the
-//! same address inherits no NAT state. The messages are few and small, so
+//! ctnetlink, so a later container given the same address inherits no NAT
+//! state. The scripts call it for addresses that had published ports (a
+//! dump walks the kernel's whole table). The messages are few and small, so
 //! they are encoded here (no crate covers ctnetlink deletes).
 
 use super::super::error::{Context, Error, Result};
