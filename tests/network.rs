@@ -203,6 +203,21 @@ fn a_published_port_answers_on_loopback_from_another_container_and_hairpin() {
         assert_eq!(from_other, format!("{host}\n"));
         let hairpin = env.ok(&["exec", "web", "sh", "-c", &fetch(&gw, 18080, "/hostname")]);
         assert_eq!(hairpin, format!("{host}\n"));
+        let o = env.run(&[
+            "run",
+            "-d",
+            "--name",
+            "web2",
+            "--network",
+            "bridge",
+            "-p",
+            "18080:80",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(o.code, 125);
+        assert!(o.stderr.contains("port 18080/tcp is already allocated (container web)"), "{}", o.stderr);
+        assert!(env.run(&["inspect", "web2"]).code != 0);
         let o = env.fails(&["port", "web", "9999"]);
         assert!(o.stderr.contains("no public port '9999/tcp'"), "{}", o.stderr);
         let ip = ip_of(&env, "web");
@@ -379,6 +394,7 @@ fn bad_network_options_are_refused_and_change_nothing() {
     in_netns(|| {
         let env = Env::new();
         env.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        env.ok(&["network", "create", "--subnet", "10.209.1.0/24", "taken"]);
         for (args, says) in [
             (&["run", "--network", "nosuch", "busybox", "true"][..], "network nosuch not found"),
             (&["run", "--network", "bridge", "-p", "99999:80", "busybox", "true"][..], "port 99999"),
@@ -410,6 +426,7 @@ fn bad_network_options_are_refused_and_change_nothing() {
             (&["network", "create", "--driver", "macvlan", "n"][..], "only bridge"),
             (&["network", "create", "bad/name"][..], "invalid network name"),
             (&["network", "rm", "bridge"][..], "pre-defined"),
+            (&["network", "create", "--subnet", "10.209.0.0/16", "wide"][..], "overlaps network taken"),
         ] {
             let o = env.run(args);
             assert_ne!(o.code, 0, "{args:?}");
@@ -419,9 +436,11 @@ fn bad_network_options_are_refused_and_change_nothing() {
                 "{args:?} left a container"
             );
         }
-        let nets = env.ok(&["network", "ls", "-q"]);
-        assert_eq!(nets.split_whitespace().collect::<Vec<_>>(), ["bridge", "host", "none"], "{nets}");
-        env.finish();
+        let nets = env.ok(&["network", "ls", "--format", "json"]);
+        let nets: Vec<serde_json::Value> = serde_json::from_str(&nets).expect("json");
+        let names: Vec<&str> = nets.iter().filter_map(|n| n["name"].as_str()).collect();
+        assert_eq!(names, ["bridge", "taken", "host", "none"]);
+        done(env, &["taken"]);
     });
 }
 

@@ -68,7 +68,16 @@ mod api {
             if n.bridge.is_empty() || n.bridge.len() > 15 {
                 return Err(format!("invalid bridge name {:?}: 1 to 15 characters", n.bridge).into());
             }
-            rt(store().create(&n))?;
+            let st = store();
+            for other in rt(st.list())? {
+                if rt(net::cidr::Cidr::parse(&other.subnet))?.overlaps(&subnet) {
+                    return Err(crate::engine::to_rhai(crate::runtime::error::Error::new(
+                        crate::runtime::error::Kind::Conflict,
+                        format!("subnet {subnet} overlaps network {} ({})", other.name, other.subnet),
+                    )));
+                }
+            }
+            rt(st.create(&n))?;
             to_dyn(&n)
         })
     }
