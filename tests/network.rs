@@ -589,3 +589,34 @@ fn leases_of_containers_that_are_gone_are_swept() {
         done(env, &[]);
     });
 }
+
+#[test]
+fn publish_all_publishes_the_images_exposed_ports_on_free_host_ports() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "--name", "base", "--network", "none", "busybox", "true"]);
+        env.ok(&["commit", "-c", "EXPOSE 80", "base", "localhost/exposed:1"]);
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "--network",
+            "bridge",
+            "-P",
+            "localhost/exposed:1",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ]);
+        let port = env.ok(&["port", "pub", "80/tcp"]);
+        let addr = port.trim().replace("0.0.0.0", "127.0.0.1");
+        let host = env.record("pub")["hostname"].as_str().expect("hostname").to_string();
+        assert!(http_get(&addr, "/hostname").ends_with(&format!("\n{host}\n")), "{addr}");
+        done(env, &[]);
+        // (The image goes with the data root.)
+    });
+}
