@@ -620,3 +620,32 @@ fn publish_all_publishes_the_images_exposed_ports_on_free_host_ports() {
         // (The image goes with the data root.)
     });
 }
+
+/// "Outside": a namespace of its own behind a veth, with no route back to
+/// any container subnet. A container reaches it only through masquerade; an
+/// internal network's does not.
+#[test]
+fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
+    in_netns(|| {
+        let env = Env::new();
+        let mut outside = Command::new("unshare").args(["-n", "sleep", "30"]).spawn().expect("unshare");
+        let pid = outside.id();
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").expect("own netns");
+        assert!(eventually(Duration::from_secs(5), || std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .is_ok_and(|l| l != ours)));
+        sh(&format!(
+            "ip link add mdo0 type veth peer name mdo1 && ip link set mdo1 netns {pid} && ip addr add 10.251.0.1/24 dev mdo0 && ip link set mdo0 up"
+        ));
+        sh(&format!(
+            "nsenter -t {pid} -n sh -c 'ip link set lo up && ip addr add 10.251.0.2/24 dev mdo1 && ip link set mdo1 up'"
+        ));
+        env.ok(&["run", "--rm", "--network", "bridge", "busybox", "ping", "-c1", "-W3", "10.251.0.2"]);
+        env.ok(&["network", "create", "--internal", "--subnet", "10.210.0.0/24", "inner"]);
+        let o =
+            env.run(&["run", "--rm", "--network", "inner", "busybox", "ping", "-c1", "-W2", "10.251.0.2"]);
+        assert_ne!(o.code, 0, "an internal network reached outside");
+        outside.kill().expect("kill");
+        outside.wait().expect("wait");
+        done(env, &["inner"]);
+    });
+}
