@@ -72,6 +72,9 @@ CMDS = {
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
        "load", "layers", "commit", "save", "network", "net-throughput"]
+# They make bridges, NAT rules and veths in the host's network namespace
+# (mydocker's, pruned after; Podman's netavark's): only when asked for.
+NET_OPS = ("network", "net-throughput")
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
 IMAGE_OPS = ("load", "layers", "commit", "save")
@@ -1827,7 +1830,8 @@ def main():
     ap.add_argument("--warmup", type=int, help="warm-up iterations, discarded (default 3)")
     ap.add_argument("--containers", type=int, help="containers for `ps` and bulk start/rm (default 50)")
     ap.add_argument("--bulk-n", type=int, help="rounds of bulk start/rm (default 5)")
-    ap.add_argument("--ops", default=",".join(OPS), help=f"comma-separated subset of: {','.join(OPS)}")
+    ap.add_argument("--ops", default=",".join(o for o in OPS if o not in NET_OPS),
+                    help=f"comma-separated subset of: {','.join(OPS)} (default: all but {','.join(NET_OPS)})")
     ap.add_argument("--peers", default="crun,runc,podman", help="comma-separated subset of crun,runc,podman ('' for none)")
     ap.add_argument("--mydocker", default=os.path.join(REPO, "target", "release", "mydocker"))
     ap.add_argument("--write-doc", action="store_true", help="regenerate the results section of docs/performance.md")
