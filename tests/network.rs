@@ -427,6 +427,18 @@ fn bad_network_options_are_refused_and_change_nothing() {
             (&["network", "create", "bad/name"][..], "invalid network name"),
             (&["network", "rm", "bridge"][..], "pre-defined"),
             (&["network", "create", "--subnet", "10.209.0.0/16", "wide"][..], "overlaps network taken"),
+            (
+                &["run", "--network", "taken", "--network-alias", "x\n10.0.0.1 evil", "busybox", "true"][..],
+                "--network-alias: invalid name",
+            ),
+            (
+                &["run", "--network", "bridge", "--add-host", "a b:10.0.0.1", "busybox", "true"][..],
+                "--add-host: invalid host name",
+            ),
+            (
+                &["run", "--network", "bridge", "--dns-search", "a\nnameserver 1.2.3.4", "busybox", "true"][..],
+                "--dns-search: invalid domain",
+            ),
         ] {
             let o = env.run(args);
             assert_ne!(o.code, 0, "{args:?}");
