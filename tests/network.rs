@@ -661,3 +661,37 @@ fn outbound_traffic_is_masqueraded_and_internal_networks_stay_inside() {
         done(env, &["inner"]);
     });
 }
+
+/// A bridge of the default network's name that mydocker did not make is
+/// used as it is and never removed; one of ours left half set up by a crash
+/// is set up again (its alias on the interface says it is ours).
+#[test]
+fn a_bridge_that_is_not_ours_is_never_removed() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["network", "create", "--subnet", "10.211.0.0/24", "own"]);
+        let br = env.ok(&["network", "inspect", "own"]);
+        let v: serde_json::Value = serde_json::from_str(&br).expect("json");
+        let bridge = v[0]["bridge"].as_str().expect("bridge").to_string();
+        // Crash-like: the address and the up state gone, the record says not made.
+        sh(&format!("ip addr flush dev {bridge} && ip link set {bridge} down"));
+        let rec = env.data.path().join("networks/own/network.json");
+        let text = std::fs::read_to_string(&rec)
+            .expect("record")
+            .replace("\"bridge_made\": true", "\"bridge_made\": false");
+        std::fs::write(&rec, text).expect("write record");
+        env.ok(&["run", "--rm", "--network", "own", "busybox", "ping", "-c1", "-W3", "10.211.0.1"]);
+        env.ok(&["network", "rm", "own"]);
+        assert!(!sh("ip -o link").contains(&bridge));
+        // Not ours: same name, no alias.
+        env.ok(&["network", "create", "--subnet", "10.212.0.0/24", "theirs"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["network", "inspect", "theirs"])).expect("json");
+        let bridge = v[0]["bridge"].as_str().expect("bridge").to_string();
+        sh(&format!("ip link set {bridge} alias someone-elses"));
+        env.ok(&["network", "rm", "theirs"]);
+        assert!(sh("ip -o link").contains(&bridge), "a bridge mydocker did not make was removed");
+        sh(&format!("ip link del {bridge}"));
+        done(env, &[]);
+    });
+}

@@ -35,25 +35,42 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 /// Present while ip_forward is 1 because we set it (it was 0).
 const FORWARD_MARK: &str = ".ip_forward_was_0";
 
+/// The alias that marks a bridge as network `net`'s, made by mydocker: on
+/// the interface itself, so a crash between making it and recording it
+/// cannot make ours look foreign (or the reverse).
+fn owner_alias(net: &Network) -> String {
+    format!("mydocker network {}", net.id)
+}
+
 /// Make network `name`'s bridge unless it is there: its gateway address, up,
 /// `route_localnet` (published ports reached on 127.0.0.1), forwarding on.
-/// Records whether mydocker made it. Hold the network lock.
+/// A bridge of that name that is not ours is used as it is, never changed.
+/// One of ours whose set-up was cut short is set up again. Hold the network lock.
 pub fn ensure_bridge(store: &NetStore, name: &str) -> Result<Network> {
     let mut net = store.load(name)?;
+    let alias = owner_alias(&net);
     let mut nl = Netlink::open()?;
-    if nl.link(&net.bridge)?.is_some() {
-        return Ok(net);
-    }
+    let fresh = match nl.link(&net.bridge)? {
+        Some(l) if l.alias != alias || net.bridge_made => return Ok(net),
+        Some(_) => false,
+        None => {
+            // A locally administered MAC from the network's id.
+            let hex: Vec<String> =
+                (0..5).map(|i| net.id.get(2 * i..2 * i + 2).unwrap_or("00").to_string()).collect();
+            nl.create_bridge(&net.bridge, net.mtu, &format!("02:{}", hex.join(":")), &alias)?;
+            true
+        }
+    };
     let subnet = Cidr::parse(&net.subnet)?;
     let gateway = parse_ip("gateway", &net.gateway)?;
-    // A locally administered MAC from the network's id.
-    let hex: Vec<String> = (0..5).map(|i| net.id.get(2 * i..2 * i + 2).unwrap_or("00").to_string()).collect();
-    nl.create_bridge(&net.bridge, net.mtu, &format!("02:{}", hex.join(":")))?;
     net.bridge_made = true;
     let configured = (|| {
         let link =
             nl.link(&net.bridge)?.ok_or_else(|| Error::os(format!("bridge {} vanished", net.bridge)))?;
-        nl.add_address(link.index, gateway, subnet.prefix)?;
+        match nl.add_address(link.index, gateway, subnet.prefix) {
+            Err(e) if !fresh && e.errno == Some(libc::EEXIST) => {}
+            other => other?,
+        }
         write_sysctl(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge), "1")?;
         // IPv4 only: no link-local address or router solicitations on it
         // (best effort: a kernel without IPv6 has no such file).
@@ -66,7 +83,9 @@ pub fn ensure_bridge(store: &NetStore, name: &str) -> Result<Network> {
         store.save(&net)
     })();
     if let Err(e) = configured {
-        let _ = nl.delete_link(&net.bridge);
+        if fresh {
+            let _ = nl.delete_link(&net.bridge);
+        }
         return Err(e);
     }
     sync_nat(store)?;
@@ -81,7 +100,7 @@ pub fn remove_bridge(store: &NetStore, name: &str) -> Result<bool> {
     let mut nl = Netlink::open()?;
     let links = nl.links()?;
     if let Some(br) = links.iter().find(|l| l.name == net.bridge) {
-        if !net.bridge_made {
+        if br.alias != owner_alias(&net) {
             return Ok(false);
         }
         // A veth of an ended container may still be here a moment: its

@@ -34,6 +34,7 @@ pub struct Link {
     /// The bridge it is a port of (its index), 0 for none.
     pub master: u32,
     pub kind: String,
+    pub alias: String,
 }
 
 /// An IPv4 address on an interface.
@@ -259,7 +260,21 @@ impl Netlink {
 
     /// Make a bridge (down; `set_up` it once it has its address), with a
     /// fixed MAC so that ports coming and going do not change it.
-    pub fn create_bridge(&mut self, name: &str, mtu: u32, mac: &str) -> Result<()> {
+    /// `alias` marks it as ours on the interface itself (`ip link` shows it;
+    /// the kernel takes an alias only on a link that exists: a second request).
+    pub fn create_bridge(&mut self, name: &str, mtu: u32, mac: &str, alias: &str) -> Result<()> {
+        self.create_bridge_link(name, mtu, mac)?;
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes.push(LinkAttribute::IfAlias(alias.to_string()));
+        let set = self.ack(RouteNetlinkMessage::SetLink(m), 0, &format!("mark bridge {name} as mydocker's"));
+        if set.is_err() {
+            let _ = self.delete_link(name);
+        }
+        set
+    }
+
+    fn create_bridge_link(&mut self, name: &str, mtu: u32, mac: &str) -> Result<()> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
         m.attributes.push(LinkAttribute::Address(mac_bytes(mac)?));
@@ -387,6 +402,7 @@ fn link_of(l: &LinkMessage) -> Link {
         up: l.header.flags.contains(LinkFlags::Up),
         master: 0,
         kind: String::new(),
+        alias: String::new(),
     };
     for a in &l.attributes {
         match a {
@@ -394,6 +410,7 @@ fn link_of(l: &LinkMessage) -> Link {
             LinkAttribute::Mtu(m) => link.mtu = *m,
             LinkAttribute::Address(b) => link.mac = mac_text(b),
             LinkAttribute::Controller(m) => link.master = *m,
+            LinkAttribute::IfAlias(a) => link.alias = a.clone(),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {
