@@ -162,6 +162,7 @@ fn container_cannot_overwrite_the_host_binary() {
             .arg(env.data.path())
             .args(args)
             .env("MYDOCKER_TEST_EXEC_DELAY_MS", "700")
+            .env("MYDOCKER_NETWORK", "none")
             .output()
             .expect("run copy")
             .into()
