@@ -695,3 +695,35 @@ fn a_bridge_that_is_not_ours_is_never_removed() {
         done(env, &[]);
     });
 }
+
+#[test]
+fn a_restarted_container_keeps_its_address_and_published_port() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "r1",
+            "--network",
+            "bridge",
+            "-p",
+            "18300:80",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ]);
+        let ip = ip_of(&env, "r1");
+        let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/restart.rhai");
+        env.ok(&[restart, "-t", "1", "r1"]);
+        let addr = env.ok(&["exec", "r1", "ip", "-o", "-4", "addr", "show", "eth0"]);
+        assert!(addr.contains(&format!("inet {ip}/")), "{addr}");
+        let host = env.record("r1")["hostname"].as_str().expect("hostname").to_string();
+        assert!(http_get("127.0.0.1:18300", "/hostname").ends_with(&format!("\n{host}\n")));
+        done(env, &[]);
+    });
+}

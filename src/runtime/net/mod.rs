@@ -173,7 +173,15 @@ pub fn attach(pid: i32, lease: &Lease, default_route: bool) -> Result<()> {
     })?;
     let netns = fs::File::open(format!("/proc/{pid}/ns/net")).ctx(|| format!("open /proc/{pid}/ns/net"))?;
     let mac = (!lease.mac.is_empty()).then_some(lease.mac.as_str());
-    nl.create_veth(&lease.host_if, bridge.index, &lease.ifname, &netns, lease.mtu, mac)?;
+    match nl.create_veth(&lease.host_if, bridge.index, &lease.ifname, &netns, lease.mtu, mac) {
+        // The same container's previous veth (a restart), its old namespace
+        // still being torn down in the background: ours by name, so go on.
+        Err(e) if e.errno == Some(libc::EEXIST) => {
+            nl.delete_link(&lease.host_if)?;
+            nl.create_veth(&lease.host_if, bridge.index, &lease.ifname, &netns, lease.mtu, mac)?;
+        }
+        other => other?,
+    }
     let inside = (|| {
         nl.set_hairpin(&lease.host_if)?;
         let mut cn = Netlink::open_in(pid)?;
