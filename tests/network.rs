@@ -727,3 +727,37 @@ fn a_restarted_container_keeps_its_address_and_published_port() {
         done(env, &[]);
     });
 }
+
+#[test]
+fn of_parallel_runs_publishing_one_port_exactly_one_wins() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["run", "--rm", "--network", "none", "busybox", "true"]);
+        let children: Vec<_> = (0..6)
+            .map(|i| {
+                env.command(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("w{i}"),
+                    "--network",
+                    "bridge",
+                    "-p",
+                    "18400:80",
+                    "busybox",
+                    "sleep",
+                    "60",
+                ])
+                .spawn()
+                .expect("spawn")
+            })
+            .collect();
+        let codes: Vec<i32> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("wait").status.code().unwrap_or(-1))
+            .collect();
+        assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+        assert_eq!(leases(&env).len(), 1);
+        done(env, &[]);
+    });
+}
