@@ -748,6 +748,8 @@ fn of_parallel_runs_publishing_one_port_exactly_one_wins() {
                     "sleep",
                     "60",
                 ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .expect("spawn")
             })
