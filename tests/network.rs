@@ -75,8 +75,8 @@ fn done(env: Env, nets: &[&str]) {
 }
 
 /// A shell command fetching `path` from `host` `port` inside a container.
-/// (nc, not busybox wget: wget dies of SIGSEGV under the default seccomp
-/// profile, a matter of its own.)
+/// (nc, not busybox wget: this busybox's `wget -T` dies of SIGSEGV, on the
+/// host too, and without -T a dead peer could hang a test.)
 fn fetch(host: &str, port: u16, path: &str) -> String {
     format!("printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1")
 }
