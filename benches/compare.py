@@ -47,6 +47,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -76,7 +77,10 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
-       "load", "layers", "commit", "save", "pull"]
+       "load", "layers", "commit", "save", "pull", "network", "net-throughput"]
+# They make bridges, NAT rules and veths in the host's network namespace
+# (mydocker's, pruned after; Podman's netavark's): only when asked for.
+NET_OPS = ("network", "net-throughput")
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
 IMAGE_OPS = ("load", "layers", "commit", "save", "pull")
@@ -374,7 +378,7 @@ class MyDocker(DockerLike):
 
     def prepare(self):
         # First run builds the busybox image from /bin/busybox (untimed).
-        r = self.x("run", "--rm", "true")
+        r = self.x("run", "--rm", "--network", "none", "true")
         self.ok(r, "run --rm true (image build)")
         # A one-layer image: its layer dir is the rootfs the other runtimes use too.
         info = json.loads(self.q("image", "inspect", "busybox"))
@@ -383,11 +387,12 @@ class MyDocker(DockerLike):
         if not os.path.isdir(os.path.join(self.rootfs, "bin")):
             raise Failed(f"no busybox rootfs at {self.rootfs}")
 
+    # --network none, as the Podman rows: networking has its own op ("network").
     def lifecycle(self, i):
-        return self.ok(self.x("run", "--rm", "true"), "run --rm true")
+        return self.ok(self.x("run", "--rm", "--network", "none", "true"), "run --rm true")
 
     def start(self, name, kind):
-        return self.ok(self.x("run", "-d", "--name", name, *CMDS[kind]), "run -d")
+        return self.ok(self.x("run", "-d", "--network", "none", "--name", name, *CMDS[kind]), "run -d")
 
     def rm_force(self, name):
         return self.ok(self.x("rm", "-f", name), "rm -f")
@@ -974,7 +979,7 @@ class Bench:
 
     def op_lifecycle(self):
         self.paired("lifecycle", "full lifecycle of `true`",
-                    {"mydocker": "mydocker run --rm true",
+                    {"mydocker": "mydocker run --rm --network none true",
                      "crun": "crun run -b BUNDLE ID (run deletes it on exit)",
                      "runc": "runc run -b BUNDLE ID (run deletes it on exit)",
                      "podman": "podman run --rm --network none IMAGE true"},
@@ -988,7 +993,7 @@ class Bench:
             finally:
                 self.quiet_rm(t, nm)
         self.paired("detached", "detached start of `sleep 1000`, until the command returns", {
-            "mydocker": "mydocker run -d --name N sleep 1000",
+            "mydocker": "mydocker run -d --network none --name N sleep 1000",
             "crun": "crun create -b BUNDLE ID + crun start ID",
             "runc": "runc create -b BUNDLE ID + runc start ID",
             "podman": "podman run -d --name N IMAGE sleep 1000"}, fn)
@@ -1436,6 +1441,101 @@ class Bench:
             "podman/1 layer": f"podman run --rm --network none {DEBIAN} true"},
             fn, tools=tools, ref=many)
 
+    def op_network(self):
+        """What networking adds to `run --rm true`: the default bridge network
+        (veth, address, route; the bridge and NAT table exist after the first
+        run) against --network none, for mydocker and for Podman (netavark).
+        On the host's network, as Podman's rows must be: mydocker's bridge
+        and table are pruned afterwards."""
+        md = self.md
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        variants = {"mydocker/bridge": (md, "bridge"), "mydocker/none": (md, "none")}
+        if pd is not None:
+            variants.update({"podman/bridge": (pd, "bridge"), "podman/none": (pd, "none")})
+        tools = [Variant(k) for k in variants]
+
+        def fn(t, i):
+            tool, net = variants[t.name]
+            if tool is md:
+                return md.ok(md.x("run", "--rm", "--network", net, "true"), f"run --rm --network {net}")
+            flags = list(tool.runflags)
+            flags[flags.index("--network") + 1] = net
+            return tool.ok(tool.x("run", "--rm", *flags, tool.image, "true"), f"run --rm --network {net}")
+
+        try:
+            self.paired("network", "run --rm true: the default bridge network vs --network none", {
+                "mydocker/bridge": "mydocker run --rm --network bridge true",
+                "mydocker/none": "mydocker run --rm --network none true",
+                "podman/bridge": "podman run --rm --network bridge IMAGE true (netavark)",
+                "podman/none": "podman run --rm --network none IMAGE true"},
+                fn, tools=tools, ref="mydocker/bridge")
+        finally:
+            md.x("network", "prune")
+
+    def op_net_throughput(self):
+        """256 MiB from the host to a container: through a published port
+        (127.0.0.1:PORT, DNAT and masquerade) against straight to its bridge
+        address, mydocker and Podman. The kernel's NAT either way: within 10 %."""
+        size = 256 << 20
+        sink = ["sh", "-c", "while true; do nc -l -p 80 > /dev/null; done"]
+        md = self.md
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        servers = {}  # tool name -> (tool, container name, bridge ip, host port)
+        try:
+            md.ok(md.x("run", "-d", "--name", f"{self.tag}-tp", "--network", "bridge", "-p", "18931:80", *sink),
+                  "run -d -p")
+            rec = json.loads(md.q("inspect", f"{self.tag}-tp"))[0]
+            servers["mydocker"] = (md, f"{self.tag}-tp", rec["net"]["endpoints"][0]["ip"], 18931)
+            if pd is not None:
+                flags = list(pd.runflags)
+                flags[flags.index("--network") + 1] = "bridge"
+                try:
+                    pd.ok(pd.x("run", "-d", "--name", f"{self.tag}-tp", *flags, "-p", "18932:80", pd.image, *sink),
+                          "run -d -p")
+                    ip = pd.q("inspect", "--format", "{{.NetworkSettings.IPAddress}}", f"{self.tag}-tp").strip()
+                    servers["podman"] = (pd, f"{self.tag}-tp", ip, 18932)
+                except Failed as e:
+                    log(f"[net-throughput] podman: {e}")
+            variants = {}
+            for name, (tool, _, ip, port) in servers.items():
+                variants[f"{name}/published"] = ("127.0.0.1", port)
+                variants[f"{name}/bridge ip"] = (ip, 80)
+            tools = [Variant(k) for k in variants]
+            chunk = b"\0" * (1 << 20)
+
+            def fn(t, i):
+                host, port = variants[t.name]
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        c = socket.create_connection((host, port), timeout=10)
+                        break
+                    except OSError as e:
+                        if time.monotonic() > deadline:
+                            raise Failed(f"connect {host}:{port}: {e}")
+                        time.sleep(0.05)
+                t0 = time.perf_counter()
+                with c:
+                    for _ in range(size >> 20):
+                        c.sendall(chunk)
+                    c.shutdown(socket.SHUT_WR)
+                    while c.recv(4096):
+                        pass
+                ms = (time.perf_counter() - t0) * 1000
+                time.sleep(0.05)  # the sink's loop listens again
+                return ms, 0  # no command ran: no peak RSS (the table leaves this op out)
+
+            self.paired("net-throughput", "256 MiB host -> container: published port vs the bridge address", {
+                "mydocker/published": "mydocker run -d -p 18931:80; send to 127.0.0.1:18931",
+                "mydocker/bridge ip": "the same container's bridge address, port 80",
+                "podman/published": "podman run -d --network bridge -p 18932:80; send to 127.0.0.1:18932",
+                "podman/bridge ip": "the same container's bridge address, port 80"},
+                fn, tools=tools, ref="mydocker/published")
+        finally:
+            for tool, name, _, _ in servers.values():
+                self.quiet_rm(tool, name)
+            md.x("network", "prune")
+
     def op_commit(self):
         pd = self.img_podman
         tools = [self.md] + ([pd] if pd is not None else [])
@@ -1674,7 +1774,7 @@ class Bench:
         rows = []
         rss_names = list(dict.fromkeys(names + [nm for s in self.series for nm in s.tools]))
         for s in self.series:
-            if s.key.startswith("bulk-rm") or s.key.endswith("-cold"):
+            if s.key.startswith("bulk-rm") or s.key.endswith("-cold") or s.key == "net-throughput":
                 continue
             rows.append([s.key] + [str(int(med(s.rss(nm)))) if s.rss(nm) else "-" for nm in rss_names])
         out.append(render(rows, ["operation"] + rss_names, markdown))
@@ -1751,6 +1851,35 @@ class Bench:
                 r = pair_ratio(s, one, p)
                 if r is not None:
                     lines.append(f"INFO: mydocker/1 layer / {p}: {r:.3f}x")
+        s = self.find("network")
+        if s is not None:
+            def added(a, b):
+                x, y = s.samples.get(a, {}), s.samples.get(b, {})
+                return med([x[i][0] - y[i][0] for i in x if i in y])
+            d = added("mydocker/bridge", "mydocker/none")
+            if d is not None:
+                verdict = "MET" if d <= 1.5 else "MISSED"
+                lines.append(f"{verdict}: the bridge network adds <= 1.5 ms to run --rm true: {d:.2f} ms "
+                             f"(median of paired differences; bridge/none "
+                             f"{pair_ratio(s, 'mydocker/bridge', 'mydocker/none'):.3f}x)")
+            p = added("podman/bridge", "podman/none")
+            if p is not None:
+                lines.append(f"INFO: podman's bridge network (netavark) adds {p:.1f} ms to run --rm true "
+                             f"(bridge/none {pair_ratio(s, 'podman/bridge', 'podman/none'):.3f}x)")
+            r = pair_ratio(s, "mydocker/bridge", "podman/bridge")
+            if r is not None:
+                lines.append(f"INFO: run --rm --network bridge true, mydocker/podman: {r:.3f}x")
+        s = self.find("net-throughput")
+        if s is not None:
+            for tool in ("mydocker", "podman"):
+                r = pair_ratio(s, f"{tool}/published", f"{tool}/bridge ip")
+                if r is None:
+                    continue
+                if tool == "mydocker":
+                    verdict = "MET" if r <= 1.1 else "MISSED"
+                    lines.append(f"{verdict}: a published port within 10 % of the bridge address: {r:.3f}x")
+                else:
+                    lines.append(f"INFO: podman published / bridge address: {r:.3f}x")
         for key in ("commit", "save"):
             s = self.find(key)
             if s is not None and s.ms("mydocker") and s.ms("podman"):
@@ -1817,7 +1946,8 @@ def main():
     ap.add_argument("--warmup", type=int, help="warm-up iterations, discarded (default 3)")
     ap.add_argument("--containers", type=int, help="containers for `ps` and bulk start/rm (default 50)")
     ap.add_argument("--bulk-n", type=int, help="rounds of bulk start/rm (default 5)")
-    ap.add_argument("--ops", default=",".join(OPS), help=f"comma-separated subset of: {','.join(OPS)}")
+    ap.add_argument("--ops", default=",".join(o for o in OPS if o not in NET_OPS),
+                    help=f"comma-separated subset of: {','.join(OPS)} (default: all but {','.join(NET_OPS)})")
     ap.add_argument("--peers", default="crun,runc,podman", help="comma-separated subset of crun,runc,podman ('' for none)")
     ap.add_argument("--mydocker", default=os.path.join(REPO, "target", "release", "mydocker"))
     ap.add_argument("--write-doc", action="store_true", help="regenerate the results section of docs/performance.md")

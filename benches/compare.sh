@@ -8,6 +8,9 @@
 #   benches/compare.sh --ops oci,podman-oci  # the OCI face: mydocker-runc vs crun, runc
 #   benches/compare.sh --ops load,layers,commit,save -n 5  # images: a Debian image made
 #                                   # with mmdebstrap (or --image-tar ROOTFS.tar), vs podman, tar -x
+#   benches/compare.sh --ops network,net-throughput --peers podman -n 20  # networking: the
+#                                   # bridge vs --network none, published port vs bridge address
+#                                   # (on the host's network: only when asked for)
 #
 # Options are passed to benches/compare.py (see --help). This wrapper builds
 # the release binary, installs the peers if they are missing (apt-get; an

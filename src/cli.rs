@@ -77,6 +77,11 @@ pub enum Command {
     /// Manage images (import, ls, rm)
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
+    #[command(subcommand)]
+    Network(crate::cli_net::NetworkCmd),
+    /// List a container's published ports
+    Port(crate::cli_net::PortOpts),
     /// Open the interactive Rhai shell
     Repl,
     /// Print the scripting reference: every module function with its doc
@@ -165,6 +170,9 @@ pub struct RunOpts {
     #[command(flatten)]
     #[serde(flatten)]
     pub registry: RegistryOpts,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub net: crate::cli_net::NetRunOpts,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -566,6 +574,8 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Image(ImageCmd::Pull(o))) => ("pull", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(ImageCmd::Push(o))) => ("push", rhai::serde::to_dynamic(&o)),
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
+        Some(Command::Network(o)) => ("network", rhai::serde::to_dynamic(&o)),
+        Some(Command::Port(o)) => ("port", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };
     let opts = match opts {

@@ -4,6 +4,7 @@
 //! exposes it to Rhai, `cli.rs` picks the script, `scripts/` decide the order.
 
 mod cli;
+mod cli_net;
 mod engine;
 mod oci_cli;
 mod repl;

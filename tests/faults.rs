@@ -127,6 +127,7 @@ fn ps_during_heavy_create_and_remove_never_fails_or_shows_half_records() {
                 let name = format!("churn{}", i % 4);
                 let base = |args: &[&str]| {
                     std::process::Command::new(BIN)
+                        .env("MYDOCKER_NETWORK", "none")
                         .arg("--root")
                         .arg(&root)
                         .arg("--data-root")
@@ -216,6 +217,7 @@ fn full_or_read_only_state_root_fails_clearly_and_leaves_nothing() {
             let _ = std::fs::write(fs.0.path().join("filler"), vec![0u8; 64 * 1024]);
         }
         let o: Out = std::process::Command::new(BIN)
+            .env("MYDOCKER_NETWORK", "none")
             .arg("--root")
             .arg(fs.0.path())
             .arg("--data-root")

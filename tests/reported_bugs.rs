@@ -128,6 +128,7 @@ fn a_stray_cgroup_mount_does_not_break_run() {
         shift
         exec "$@" run --rm --hostname stray hostname"#;
     let o: Out = Command::new("unshare")
+        .env("MYDOCKER_NETWORK", "none")
         .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
         .arg(stray.path())
         .arg(BIN)

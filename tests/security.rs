@@ -162,6 +162,7 @@ fn container_cannot_overwrite_the_host_binary() {
             .arg(env.data.path())
             .args(args)
             .env("MYDOCKER_TEST_EXEC_DELAY_MS", "700")
+            .env("MYDOCKER_NETWORK", "none")
             .output()
             .expect("run copy")
             .into()
@@ -219,6 +220,7 @@ fn other_host_users_reach_nothing_under_the_roots() {
     let (state, data) = (top.path().join("state"), top.path().join("data"));
     let run = |args: &[&str]| -> Out {
         let mut c = std::process::Command::new(BIN);
+        c.env("MYDOCKER_NETWORK", "none");
         c.arg("--root").arg(&state).arg("--data-root").arg(&data).args(args);
         c.stdin(std::process::Stdio::null());
         unsafe {

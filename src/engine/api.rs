@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// Modules in the order the reference lists them.
 pub const MODULES: &[&str] =
-    &["container", "cgroup", "rootfs", "state", "image", "registry", "seccomp", "sys", "log"];
+    &["container", "cgroup", "rootfs", "state", "image", "registry", "seccomp", "net", "sys", "log"];
 
 /// Doc comment lines without their `///` markers.
 #[cfg(feature = "api-metadata")]

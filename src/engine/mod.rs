@@ -8,6 +8,7 @@ pub mod api;
 mod cgroup;
 mod container;
 mod image;
+mod net;
 mod registry;
 mod rootfs;
 mod seccomp;
@@ -144,6 +145,8 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("oci/features", include_str!("../../scripts/oci/features.rhai")),
     ("oci/spec", include_str!("../../scripts/oci/spec.rhai")),
     ("oci/list", include_str!("../../scripts/oci/list.rhai")),
+    ("network", include_str!("../../scripts/network.rhai")),
+    ("port", include_str!("../../scripts/port.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.
@@ -160,6 +163,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("spec", include_str!("../../stdlib/spec.rhai")),
     ("oci", include_str!("../../stdlib/oci.rhai")),
     ("registries", include_str!("../../stdlib/registries.rhai")),
+    ("network", include_str!("../../stdlib/network.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -218,6 +222,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("image", image::module().into());
     engine.register_static_module("registry", registry::module().into());
     engine.register_static_module("seccomp", seccomp::module().into());
+    engine.register_static_module("net", net::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

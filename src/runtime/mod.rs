@@ -12,6 +12,7 @@ pub mod log_relay;
 pub mod log_split;
 pub mod logs;
 pub mod mounts;
+pub mod net;
 pub mod network;
 pub mod overlay;
 pub mod process;

@@ -58,6 +58,8 @@ impl Env {
         );
         c.env("DOCKER_CONFIG", self.data.path().join(".docker-config"));
         c.env_remove("REGISTRY_AUTH_FILE").env_remove("XDG_RUNTIME_DIR");
+        // Never the host's network: tests/network.rs runs bridges in namespaces of its own.
+        c.env("MYDOCKER_NETWORK", "none");
         c.stdin(Stdio::null());
         c
     }
