@@ -7,11 +7,13 @@
 pub mod api;
 mod cgroup;
 mod container;
+mod files;
 mod image;
 mod rootfs;
 mod seccomp;
 mod state;
 mod sys;
+mod volume;
 
 use crate::runtime::error::Error;
 use rhai::module_resolvers::FileModuleResolver;
@@ -126,6 +128,9 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("tag", include_str!("../../scripts/tag.rhai")),
     ("rmi", include_str!("../../scripts/rmi.rhai")),
     ("history", include_str!("../../scripts/history.rhai")),
+    ("volume", include_str!("../../scripts/volume.rhai")),
+    ("cp", include_str!("../../scripts/cp.rhai")),
+    ("diff", include_str!("../../scripts/diff.rhai")),
     ("oci/create", include_str!("../../scripts/oci/create.rhai")),
     ("oci/start", include_str!("../../scripts/oci/start.rhai")),
     ("oci/state", include_str!("../../scripts/oci/state.rhai")),
@@ -154,6 +159,8 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("etc_files", include_str!("../../stdlib/etc_files.rhai")),
     ("spec", include_str!("../../stdlib/spec.rhai")),
     ("oci", include_str!("../../stdlib/oci.rhai")),
+    ("volumes", include_str!("../../stdlib/volumes.rhai")),
+    ("filters", include_str!("../../stdlib/filters.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -211,6 +218,8 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("image", image::module().into());
     engine.register_static_module("seccomp", seccomp::module().into());
+    engine.register_static_module("volume", volume::module().into());
+    engine.register_static_module("files", files::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);
