@@ -85,7 +85,8 @@ fn read_link_fd(fd: RawFd) -> std::result::Result<Vec<u8>, Errno> {
 /// The content of a regular file held as an O_PATH fd.
 fn reopen_read(fd: RawFd) -> std::result::Result<std::fs::File, Errno> {
     let p = cstr(format!("/proc/self/fd/{fd}").as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let f = open_at(libc::AT_FDCWD, &p, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+    // (The magic link is followed: it is our own fd.)
+    let f = open_at(libc::AT_FDCWD, &p, libc::O_RDONLY, 0)?;
     Ok(std::fs::File::from(f))
 }
 
@@ -122,7 +123,10 @@ fn walk_one(
         rel.push(b'/');
     }
     rel.extend_from_slice(name.to_bytes());
-    let here = |e: Errno| errno_err(format!("{shown}/{at}/{}", name.to_string_lossy()), e);
+    let here = |e: Errno| {
+        let sep = if at.is_empty() { "" } else { "/" };
+        errno_err(format!("{shown}/{at}{sep}{}", name.to_string_lossy()), e)
+    };
     let r = match fmt(&st) {
         libc::S_IFDIR => (|| {
             sink.dir(name, &st)?;
