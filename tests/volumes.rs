@@ -30,11 +30,17 @@ fn a_named_volume_outlives_its_containers_and_is_private() {
     let env = Env::new();
     env.ok(&["run", "--rm", "-v", "keep:/data", "sh", "-c", "echo written-by-one > /data/f"]);
     assert_eq!(env.ok(&["run", "--rm", "-v", "keep:/srv", "cat", "/srv/f"]), "written-by-one\n");
-    assert_eq!(env.ok(&["run", "--rm", "--mount", "type=volume,src=keep,dst=/m", "cat", "/m/f"]), "written-by-one\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "--mount", "type=volume,src=keep,dst=/m", "cat", "/m/f"]),
+        "written-by-one\n"
+    );
     assert_eq!(env.ok(&["volume", "ls", "-q"]), "keep\n");
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["volume", "inspect", "keep"])).expect("json");
     let mountpoint = v[0]["Mountpoint"].as_str().expect("Mountpoint");
-    assert_eq!(std::fs::read_to_string(Path::new(mountpoint).join("f")).expect("on disk"), "written-by-one\n");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(mountpoint).join("f")).expect("on disk"),
+        "written-by-one\n"
+    );
     // As the data root: private parents, a private record.
     assert_eq!(mode(&volumes_dir(&env)), 0o700);
     assert_eq!(mode(&volumes_dir(&env).join("keep")), 0o700);
@@ -42,7 +48,8 @@ fn a_named_volume_outlives_its_containers_and_is_private() {
     // Labels, and an existing name is no error (as Docker).
     env.ok(&["volume", "create", "--label", "tier=db", "labelled"]);
     env.ok(&["volume", "create", "labelled"]);
-    let v: serde_json::Value = serde_json::from_str(&env.ok(&["volume", "inspect", "labelled"])).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["volume", "inspect", "labelled"])).expect("json");
     assert_eq!(v[0]["Labels"]["tier"], "db");
     env.ok(&["volume", "rm", "keep", "labelled"]);
     assert!(volume_names(&env).is_empty());
@@ -60,11 +67,26 @@ fn a_read_only_bind_refuses_writes_and_a_rw_one_writes_the_host() {
     let o = env.run(&["run", "--rm", "-v", &bind, "sh", "-c", "echo x > /data/f"]);
     assert_ne!(o.code, 0);
     assert!(o.stderr.contains("Read-only file system"), "{}", o.stderr);
-    let o = env.run(&["run", "--rm", "--mount", &format!("type=bind,source={},target=/d,readonly", host.path().display()), "touch", "/d/new"]);
+    let o = env.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=bind,source={},target=/d,readonly", host.path().display()),
+        "touch",
+        "/d/new",
+    ]);
     assert_ne!(o.code, 0, "--mount readonly");
     assert_eq!(std::fs::read_to_string(host.path().join("f")).expect("f"), "host");
     assert!(!host.path().join("new").exists());
-    env.ok(&["run", "--rm", "-v", &format!("{}:/data:rw,z", host.path().display()), "sh", "-c", "echo container > /data/g"]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/data:rw,z", host.path().display()),
+        "sh",
+        "-c",
+        "echo container > /data/g",
+    ]);
     assert_eq!(std::fs::read_to_string(host.path().join("g")).expect("g"), "container\n");
     // A missing -v source is made (Docker's -v), and a file binds onto a file.
     let made = host.path().join("made/deep");
@@ -87,7 +109,8 @@ fn a_new_volume_is_filled_from_the_image_unless_nocopy() {
     assert_eq!(env.ok(&["run", "--rm", "-v", "etcvol:/etc", "cat", "/etc/passwd"]), "changed\n");
     // volume-nocopy, and -v's nocopy: an empty volume.
     // (Only the mount points of the files bound over it.)
-    let listed = env.ok(&["run", "--rm", "--mount", "type=volume,src=empty1,dst=/etc,volume-nocopy", "ls", "/etc"]);
+    let listed =
+        env.ok(&["run", "--rm", "--mount", "type=volume,src=empty1,dst=/etc,volume-nocopy", "ls", "/etc"]);
     assert_eq!(listed, "hostname\nhosts\nresolv.conf\n");
     assert!(!volumes_dir(&env).join("empty1/_data/passwd").exists());
     env.ok(&["run", "--rm", "-v", "empty2:/etc:nocopy", "true"]);
@@ -108,7 +131,15 @@ fn tmpfs_size_is_enforced() {
         assert_ne!(o.code, 0, "{flag:?}: 2 MiB fit in a 1 MiB tmpfs");
         assert!(o.stderr.contains("No space left"), "{flag:?}: {}", o.stderr);
     }
-    let df = env.ok(&["run", "--rm", "--tmpfs", "/t:size=2m,mode=1777", "sh", "-c", "stat -c %a /t; df -k /t | tail -1"]);
+    let df = env.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/t:size=2m,mode=1777",
+        "sh",
+        "-c",
+        "stat -c %a /t; df -k /t | tail -1",
+    ]);
     assert!(df.starts_with("1777\n"), "{df}");
     assert_eq!(df.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)), Some("2048"), "{df}");
     assert!(volume_names(&env).is_empty(), "a tmpfs is no volume");
@@ -127,7 +158,14 @@ fn a_symlink_swap_race_never_mounts_outside_the_root() {
     let payload = tempfile::tempdir().expect("payload");
     std::fs::write(payload.path().join("payload"), "bound").expect("payload");
     env.ok(&[
-        "run", "-d", "--name", "swapper", "-v", "race:/data", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "swapper",
+        "-v",
+        "race:/data",
+        "sh",
+        "-c",
         "while :; do rm -rf /data/sub; mkdir -p /data/sub; rm -rf /data/sub; ln -s / /data/sub; done",
     ]);
     // The destination, through the link, would be the marker dir on the host.
@@ -158,7 +196,10 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
         "run", "-d", "--name", "holder", "-v", "cpvol:/vol", "sh", "-c",
         "echo container-secret > /etc/shadow; ln -s /etc/shadow /link; ln -s / /up; echo in-volume > /vol/v; touch /ready; sleep 1000",
     ]);
-    assert!(eventually(Duration::from_secs(10), || env.run(&["exec", "holder", "test", "-e", "/ready"]).code == 0));
+    assert!(eventually(Duration::from_secs(10), || env
+        .run(&["exec", "holder", "test", "-e", "/ready"])
+        .code
+        == 0));
     let out = tempfile::tempdir().expect("out");
     let o = |name: &str| out.path().join(name).display().to_string();
     let host_shadow = std::fs::read("/etc/shadow").ok();
@@ -183,7 +224,13 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     assert_eq!(env.ok(&["exec", "holder", "cat", &format!("{tmp_name}/landed")]), "from-host");
     assert!(!out.path().join("landed").exists(), "cp wrote through the container's link onto the host");
     // A tree, and a tar on stdout.
-    env.ok(&["exec", "holder", "sh", "-c", "mkdir -p /tree/a/b && echo deep > /tree/a/b/f && ln -s /etc/shadow /tree/l"]);
+    env.ok(&[
+        "exec",
+        "holder",
+        "sh",
+        "-c",
+        "mkdir -p /tree/a/b && echo deep > /tree/a/b/f && ln -s /etc/shadow /tree/l",
+    ]);
     env.ok(&["cp", "holder:/tree", &o("")]);
     assert_eq!(std::fs::read_to_string(out.path().join("tree/a/b/f")).expect("tree"), "deep\n");
     assert!(std::fs::symlink_metadata(out.path().join("tree/l")).expect("l").file_type().is_symlink());
@@ -206,7 +253,10 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     env.ok(&["cp", "holder:/vol/v", &o("stopped-v")]);
     assert_eq!(std::fs::read_to_string(out.path().join("stopped-v")).expect("read"), "in-volume\n");
     env.ok(&["cp", &src.display().to_string(), "holder:/vol/"]);
-    assert_eq!(std::fs::read_to_string(volumes_dir(&env).join("cpvol/_data/hostfile")).expect("in volume"), "from-host");
+    assert_eq!(
+        std::fs::read_to_string(volumes_dir(&env).join("cpvol/_data/hostfile")).expect("in volume"),
+        "from-host"
+    );
     let o2 = env.fails(&["cp", "holder:/nothere", &o("x")]);
     assert_eq!(o2.stderr.lines().count(), 1, "{}", o2.stderr);
     env.ok(&["rm", "-v", "holder"]);
@@ -231,7 +281,11 @@ fn rm_v_and_rm_and_prune_leave_no_volume_behind() {
     env.ok(&["run", "--rm", "-v", "/a1", "true"]);
     env.ok(&["run", "-d", "--rm", "--name", "d1", "-v", "/a2", "true"]);
     assert!(eventually(Duration::from_secs(10), || !env.root().join("d1").exists()));
-    assert!(eventually(Duration::from_secs(5), || volume_names(&env) == ["named"]), "{:?}", volume_names(&env));
+    assert!(
+        eventually(Duration::from_secs(5), || volume_names(&env) == ["named"]),
+        "{:?}",
+        volume_names(&env)
+    );
     env.ok(&["run", "--name", "c2", "-v", "/a3", "true"]);
     env.ok(&["rm", "c2"]);
     assert_eq!(volume_names(&env).len(), 2);
@@ -239,7 +293,8 @@ fn rm_v_and_rm_and_prune_leave_no_volume_behind() {
     assert_eq!(volume_names(&env), ["named"], "prune takes anonymous ones");
     env.ok(&["volume", "prune", "-a"]);
     assert!(volume_names(&env).is_empty());
-    let left: Vec<_> = std::fs::read_dir(volumes_dir(&env)).expect("dir").flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(volumes_dir(&env)).expect("dir").flatten().map(|e| e.file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from(".lock")], "no directory left behind");
     env.finish();
 }
@@ -256,7 +311,10 @@ fn image_volumes_and_volumes_from() {
     let rec = env.record("owner");
     assert_eq!(rec["mounts"][0]["Destination"], "/data");
     assert_eq!(rec["mounts"][0]["Anonymous"], true);
-    assert!(eventually(Duration::from_secs(10), || env.run(&["exec", "owner", "test", "-e", "/data/x"]).code == 0));
+    assert!(eventually(Duration::from_secs(10), || env
+        .run(&["exec", "owner", "test", "-e", "/data/x"])
+        .code
+        == 0));
     assert_eq!(env.ok(&["run", "--rm", "--volumes-from", "owner", "ls", "/data"]), "seed\nx\n");
     let o = env.run(&["run", "--rm", "--volumes-from", "owner:ro", "touch", "/data/y"]);
     assert_ne!(o.code, 0, "--volumes-from :ro");
@@ -311,7 +369,15 @@ fn bad_mount_input_is_one_line_and_creates_nothing() {
 fn diff_shows_what_the_container_changed() {
     let env = Env::new();
     env.ok(&[
-        "run", "--name", "d", "-v", "/vol", "--tmpfs", "/scratch", "sh", "-c",
+        "run",
+        "--name",
+        "d",
+        "-v",
+        "/vol",
+        "--tmpfs",
+        "/scratch",
+        "sh",
+        "-c",
         "echo new > /added; echo more >> /etc/passwd; rm /etc/group; mkdir -p /made/sub; echo v > /vol/f",
     ]);
     let out = env.ok(&["diff", "d"]);

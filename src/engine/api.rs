@@ -17,7 +17,8 @@ use super::{STDLIB, build};
 use serde_json::Value;
 
 /// Modules in the order the reference lists them.
-pub const MODULES: &[&str] = &["container", "cgroup", "rootfs", "state", "image", "seccomp", "volume", "files", "sys", "log"];
+pub const MODULES: &[&str] =
+    &["container", "cgroup", "rootfs", "state", "image", "seccomp", "volume", "files", "sys", "log"];
 
 /// Doc comment lines without their `///` markers.
 #[cfg(feature = "api-metadata")]

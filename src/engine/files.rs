@@ -3,8 +3,8 @@
 
 use super::{RhaiResult, at, context, from_dyn, rt};
 use crate::runtime::{copy, diff, spec};
-use rhai::{Array, Map};
 use rhai::plugin::*;
+use rhai::{Array, Map};
 use std::path::{Path, PathBuf};
 
 fn opts(m: &Map) -> copy::Opts {
@@ -28,14 +28,26 @@ mod api {
     /// bool (follow a link that is `src`)}`. Paths in the container are
     /// resolved inside `root`; no link leads out of it.
     #[rhai_fn(return_raw)]
-    pub fn copy_in(ctx: NativeCallContext, root: &str, src: &str, dest: &str, options: Map) -> RhaiResult<()> {
+    pub fn copy_in(
+        ctx: NativeCallContext,
+        root: &str,
+        src: &str,
+        dest: &str,
+        options: Map,
+    ) -> RhaiResult<()> {
         at(&ctx, || rt(copy::into_container(root, src, dest, opts(&options))))
     }
 
     /// Copy `src` inside the container root `root` to host path `dest`
     /// (`-`: a tar of it on stdout). Options as `copy_in`.
     #[rhai_fn(return_raw)]
-    pub fn copy_out(ctx: NativeCallContext, root: &str, src: &str, dest: &str, options: Map) -> RhaiResult<()> {
+    pub fn copy_out(
+        ctx: NativeCallContext,
+        root: &str,
+        src: &str,
+        dest: &str,
+        options: Map,
+    ) -> RhaiResult<()> {
         at(&ctx, || rt(copy::out_of_container(root, src, dest, opts(&options))))
     }
 
@@ -44,10 +56,16 @@ mod api {
     /// and the `bind` mounts of `mounts` (spec mounts: its volumes and
     /// binds). All of it goes when the process exits. Returns the root's path.
     #[rhai_fn(return_raw)]
-    pub fn private_root(ctx: NativeCallContext, id: &str, lowers: Array, mounts: Array) -> RhaiResult<String> {
+    pub fn private_root(
+        ctx: NativeCallContext,
+        id: &str,
+        lowers: Array,
+        mounts: Array,
+    ) -> RhaiResult<String> {
         at(&ctx, || {
             let m: Vec<spec::Mount> = from_dyn("mounts", Dynamic::from_array(mounts))?;
-            rt(copy::private_root(&context().data_root, id, &paths(lowers), &m)).map(|p| p.display().to_string())
+            rt(copy::private_root(&context().data_root, id, &paths(lowers), &m))
+                .map(|p| p.display().to_string())
         })
     }
 
@@ -59,11 +77,6 @@ mod api {
             use crate::runtime::error::Context;
             rt(std::fs::create_dir_all(path).ctx(|| format!("create {path}")))
         })
-    }
-
-    /// Is host path `path` a directory (following links)?
-    pub fn is_dir(path: &str) -> bool {
-        Path::new(path).is_dir()
     }
 
     /// The changes in the overlay upper dir `upper` over `lowers` (top

@@ -29,7 +29,8 @@ pub struct Opts {
 }
 
 fn cstr(b: &[u8]) -> Result<CString> {
-    CString::new(b).map_err(|_| Error::invalid(format!("{:?}: contains a NUL byte", String::from_utf8_lossy(b))))
+    CString::new(b)
+        .map_err(|_| Error::invalid(format!("{:?}: contains a NUL byte", String::from_utf8_lossy(b))))
 }
 
 fn errno_err(what: impl std::fmt::Display, e: Errno) -> Error {
@@ -40,15 +41,23 @@ fn check(r: libc::c_int) -> std::result::Result<libc::c_int, Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(r) }
 }
 
-fn open_at(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> std::result::Result<OwnedFd, Errno> {
-    let fd = check(unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+fn open_at(
+    dir: RawFd,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> std::result::Result<OwnedFd, Errno> {
+    let fd =
+        check(unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// An O_PATH fd's own stat (not a link's target).
 fn stat_fd(fd: RawFd) -> std::result::Result<libc::stat64, Errno> {
     let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
-    check(unsafe { libc::fstatat64(fd, c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) })?;
+    check(unsafe {
+        libc::fstatat64(fd, c"".as_ptr(), &mut st, libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW)
+    })?;
     Ok(st)
 }
 
@@ -253,12 +262,16 @@ impl Sink for DirSink {
 
     fn file(&mut self, name: &CStr, st: &libc::stat64, content: &mut std::fs::File) -> Result<()> {
         self.clear(name);
-        let out = open_at(self.cur(), name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600)
-            .map_err(|e| self.fail(name, "create", e))?;
+        let out = open_at(
+            self.cur(),
+            name,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            0o600,
+        )
+        .map_err(|e| self.fail(name, "create", e))?;
         let mut out = std::fs::File::from(out);
-        std::io::copy(content, &mut out).map_err(|e| {
-            self.fail(name, "write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-        })?;
+        std::io::copy(content, &mut out)
+            .map_err(|e| self.fail(name, "write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
         self.meta(self.cur(), name, st, false)
     }
 
@@ -314,7 +327,13 @@ impl<W: Write> TarSink<W> {
         h
     }
 
-    fn put(&mut self, mut h: tar::Header, path: &[u8], link: Option<&[u8]>, data: &mut dyn Read) -> Result<()> {
+    fn put(
+        &mut self,
+        mut h: tar::Header,
+        path: &[u8],
+        link: Option<&[u8]>,
+        data: &mut dyn Read,
+    ) -> Result<()> {
         let p = Path::new(OsStr::from_bytes(path));
         let r = match link {
             Some(t) => self.tar.append_link(&mut h, p, Path::new(OsStr::from_bytes(t))),
@@ -444,7 +463,8 @@ fn copy_to(src: OwnedFd, src_name: &[u8], place: Place, opts: Opts, shown: &str)
     match place {
         Place::In(dir, name) => {
             let top = dir.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?;
-            let mut sink = DirSink { stack: vec![dir], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
+            let mut sink =
+                DirSink { stack: vec![dir], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
             walk(src, &name, &mut sink, shown)
         }
         Place::Into(dir) => {
@@ -549,7 +569,10 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
         let raw = entry.path_bytes().into_owned();
         let parts: Vec<&[u8]> = raw.split(|b| *b == b'/').filter(|p| !p.is_empty() && *p != b".").collect();
         if parts.contains(&&b".."[..]) {
-            return Err(Error::invalid(format!("tar entry {:?} climbs out with ..", String::from_utf8_lossy(&raw))));
+            return Err(Error::invalid(format!(
+                "tar entry {:?} climbs out with ..",
+                String::from_utf8_lossy(&raw)
+            )));
         }
         let Some((last, parents)) = parts.split_last() else { continue };
         let mut cur = dir.try_clone_to_owned().map_err(|e| Error::os(format!("dup: {e}")))?;
@@ -567,7 +590,8 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
         st.st_mtime = h.mtime().unwrap_or(0) as i64;
         st.st_atime = st.st_mtime;
         let top = cur.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?;
-        let mut sink = DirSink { stack: vec![cur], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
+        let mut sink =
+            DirSink { stack: vec![cur], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
         let name = cstr(last)?;
         let kind = h.entry_type();
         if kind.is_dir() {
@@ -585,7 +609,13 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
                 let p = cstr(format!("/proc/self/fd/{}", old.as_raw_fd()).as_bytes())?;
                 sink.clear(&name);
                 if unsafe {
-                    libc::linkat(libc::AT_FDCWD, p.as_ptr(), sink.cur(), name.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+                    libc::linkat(
+                        libc::AT_FDCWD,
+                        p.as_ptr(),
+                        sink.cur(),
+                        name.as_ptr(),
+                        libc::AT_SYMLINK_FOLLOW,
+                    )
                 } < 0
                 {
                     return Err(sink.fail(&name, "link", Errno::last()));
@@ -593,8 +623,13 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
             }
         } else if kind.is_file() {
             sink.clear(&name);
-            let out = open_at(sink.cur(), &name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o600)
-                .map_err(|e| sink.fail(&name, "create", e))?;
+            let out = open_at(
+                sink.cur(),
+                &name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                0o600,
+            )
+            .map_err(|e| sink.fail(&name, "create", e))?;
             let mut out = std::fs::File::from(out);
             std::io::copy(&mut entry, &mut out).map_err(|e| Error::os(format!("write {shown}: {e}")))?;
             sink.meta(sink.cur(), &name, &st, false)?;
@@ -622,9 +657,16 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
 pub fn copy_up(src_dir: BorrowedFd, dst: &Path) -> Result<()> {
     let shown = dst.display().to_string();
     let dstfd = open_host(&shown, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
-    let src = open_at(src_dir.as_raw_fd(), c".", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| errno_err(&shown, e))?;
+    let src = open_at(src_dir.as_raw_fd(), c".", libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(|e| errno_err(&shown, e))?;
     let st = stat_fd(src.as_raw_fd()).map_err(|e| errno_err(&shown, e))?;
-    copy_to(src, b".", Place::Into(dstfd.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?), Opts { keep_owner: true, follow: false }, &shown)?;
+    copy_to(
+        src,
+        b".",
+        Place::Into(dstfd.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?),
+        Opts { keep_owner: true, follow: false },
+        &shown,
+    )?;
     let p = cstr(format!("/proc/self/fd/{}", dstfd.as_raw_fd()).as_bytes())?;
     unsafe {
         libc::chown(p.as_ptr(), st.st_uid, st.st_gid);
@@ -653,7 +695,11 @@ pub fn private_root(
     let binds: Vec<super::spec::Mount> =
         binds.iter().filter(|m| m.kind.as_deref() == Some("bind")).cloned().collect();
     let plan = super::mounts::plan(&binds)?;
-    super::mounts::apply(&layer.merged, &plan, &super::mounts::Context { bundle: Path::new("/"), cgroup: None })?;
+    super::mounts::apply(
+        &layer.merged,
+        &plan,
+        &super::mounts::Context { bundle: Path::new("/"), cgroup: None },
+    )?;
     Ok(layer.merged)
 }
 

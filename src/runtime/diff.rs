@@ -38,9 +38,8 @@ fn lstat_at(dir: RawFd, name: &CStr) -> std::result::Result<libc::stat64, Errno>
 /// left out when they are still an empty file or directory, and so is a
 /// directory that holds nothing else that changed.
 pub fn diff(upper: &Path, lowers: &[PathBuf], stubs: &[String]) -> Result<Vec<Change>> {
-    let open_dir = |p: &Path| {
-        std::fs::File::open(p).map_err(|e| Error::os(format!("open {}: {e}", p.display())))
-    };
+    let open_dir =
+        |p: &Path| std::fs::File::open(p).map_err(|e| Error::os(format!("open {}: {e}", p.display())));
     let up = open_dir(upper)?;
     let lows: Vec<std::fs::File> = lowers.iter().map(|l| open_dir(l)).collect::<Result<_>>()?;
     let mut out = Vec::new();
@@ -73,16 +72,18 @@ fn walk(
             any = true;
             continue;
         }
-        let in_lower = lows.iter().any(|l| inroot::open(l.as_fd(), &path, libc::O_PATH | libc::O_NOFOLLOW).is_ok());
+        let in_lower =
+            lows.iter().any(|l| inroot::open(l.as_fd(), &path, libc::O_PATH | libc::O_NOFOLLOW).is_ok());
         let kind = if in_lower { 'C' } else { 'A' };
         let stub = stubs.iter().any(|s| s.trim_end_matches('/') == path)
             && ((fmt == libc::S_IFREG && st.st_size == 0) || fmt == libc::S_IFDIR);
         if fmt == libc::S_IFDIR {
-            let child = open_nofollow(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| fail(&path, e))?;
+            let child =
+                open_nofollow(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| fail(&path, e))?;
             let mark = out.len();
             let inner = walk(child.as_raw_fd(), &path, lows, stubs, out, upper)?;
             // A new directory counts by itself; a copied-up one only for what changed in it.
-            if (inner || (kind == 'A' && !stub)) && !(stub && !inner) {
+            if inner || (kind == 'A' && !stub) {
                 out.insert(mark, Change { path, kind });
                 any = true;
             }
@@ -113,6 +114,9 @@ mod tests {
         assert_eq!(unsafe { libc::mknod(whiteout.as_ptr(), libc::S_IFCHR, 0) }, 0, "whiteout");
         let d = diff(&upper, &[lower], &["/etc/hosts".into()]).expect("diff");
         let lines: Vec<String> = d.iter().map(|c| format!("{} {}", c.kind, c.path)).collect();
-        assert_eq!(lines, ["C /bin", "D /bin/sh", "C /etc", "C /etc/passwd", "A /new", "A /new/deep", "A /new/deep/f"]);
+        assert_eq!(
+            lines,
+            ["C /bin", "D /bin/sh", "C /etc", "C /etc/passwd", "A /new", "A /new/deep", "A /new/deep/f"]
+        );
     }
 }

@@ -201,8 +201,9 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
             // are then set on that same mount, not on a path.
             let tree = match clone_tree(&source, *recursive) {
                 Ok(tree) => {
-                    attach(tree.as_fd(), target.as_fd())
-                        .map_err(|e| Error::os(format!("attach the bind of {}: {}", source.display(), e.desc())))?;
+                    attach(tree.as_fd(), target.as_fd()).map_err(|e| {
+                        Error::os(format!("attach the bind of {}: {}", source.display(), e.desc()))
+                    })?;
                     tree
                 }
                 // No new mount API (before 5.2): mount(2) onto the fd, then hold what was mounted.
@@ -211,14 +212,22 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
                     if *recursive {
                         f |= MsFlags::MS_REC;
                     }
-                    mount(Some(&source), &inroot::proc_fd_path(target.as_fd()), None::<&str>, f, None::<&str>)
-                        .map_err(|e| {
-                            Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
-                        })?;
+                    mount(
+                        Some(&source),
+                        &inroot::proc_fd_path(target.as_fd()),
+                        None::<&str>,
+                        f,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
+                    })?;
                     inroot::open(rootfd, &op.destination, libc::O_PATH)?
                 }
                 Err(e) => {
-                    return Err(Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32));
+                    return Err(
+                        Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
+                    );
                 }
             };
             let path = inroot::proc_fd_path(tree.as_fd());
@@ -265,7 +274,8 @@ fn clone_tree(source: &Path, recursive: bool) -> std::result::Result<OwnedFd, ni
     use std::os::fd::FromRawFd;
     const OPEN_TREE_CLONE: libc::c_uint = 1;
     const AT_RECURSIVE: libc::c_uint = 0x8000;
-    let c = std::ffi::CString::new(source.as_os_str().as_encoded_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    let c = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| nix::errno::Errno::EINVAL)?;
     let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
     if recursive {
         flags |= AT_RECURSIVE;

@@ -85,7 +85,10 @@ impl Volumes {
         let made = (|| {
             fs::DirBuilder::new().mode(0o700).create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
             // _data is the volume's `/` inside a container: its mode shows there.
-            fs::DirBuilder::new().mode(0o755).create(tmp.join(DATA)).ctx(|| format!("create {}", tmp.display()))?;
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(tmp.join(DATA))
+                .ctx(|| format!("create {}", tmp.display()))?;
             let mut rec = Record::new();
             rec.insert("Name".into(), name.into());
             rec.insert("Driver".into(), "local".into());
@@ -225,12 +228,15 @@ mod tests {
         let e = v.create("data1", &Record::new(), &Record::new(), false).expect_err("twice");
         assert_eq!(e.kind, Kind::Conflict);
         assert_eq!(v.ensure("data1", false).expect("ensure")["Name"], "data1");
-        assert!(validate_name("a").is_err() && validate_name("../x").is_err() && validate_name(".x").is_err());
+        assert!(
+            validate_name("a").is_err() && validate_name("../x").is_err() && validate_name(".x").is_err()
+        );
         let e = v.remove("data1", &|_| Some("c1".into())).expect_err("in use");
         assert!(e.message.contains("in use by container c1"), "{}", e.message);
         v.remove("data1", &|_| None).expect("remove");
         assert!(v.list().expect("list").is_empty());
-        let left: Vec<_> = fs::read_dir(tmp.path().join("volumes")).expect("dir").flatten().map(|e| e.file_name()).collect();
+        let left: Vec<_> =
+            fs::read_dir(tmp.path().join("volumes")).expect("dir").flatten().map(|e| e.file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from(".lock")]);
     }
 }
