@@ -264,6 +264,31 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     env.finish();
 }
 
+/// While `cp` writes into it, the container keeps replacing the file being
+/// copied with a link to a host path: the mode and owner `cp -a` sets must
+/// land on what cp made, never on the host file the link names.
+#[test]
+fn cp_into_a_container_racing_links_never_touches_the_host() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "host").expect("marker");
+    std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let src = dir.path().join("payload");
+    // Large enough that the copy takes the container loop a few turns: the window is open meanwhile.
+    std::fs::write(&src, vec![b'x'; 16 << 20]).expect("payload");
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o4777)).expect("chmod");
+    let swap = format!("mkdir -p /dest; while :; do rm -f /dest/payload; ln -s {} /dest/payload; done", marker.display());
+    env.ok(&["run", "-d", "--name", "racer", "sh", "-c", &swap]);
+    for _ in 0..30 {
+        let _ = env.run(&["cp", "-a", &src.display().to_string(), "racer:/dest/"]);
+        assert_eq!(mode(&marker), 0o600, "cp changed the mode of the host file a container link names");
+        assert_eq!(std::fs::read_to_string(&marker).expect("marker"), "host");
+    }
+    env.ok(&["rm", "-f", "racer"]);
+    env.finish();
+}
+
 #[test]
 fn rm_v_and_rm_and_prune_leave_no_volume_behind() {
     let env = Env::new();

@@ -106,7 +106,8 @@ trait Sink {
     /// Leave the directory entered last, setting its metadata.
     fn leave(&mut self, st: &libc::stat64) -> Result<()>;
     fn file(&mut self, name: &CStr, st: &libc::stat64, content: &mut std::fs::File) -> Result<()>;
-    fn hardlink(&mut self, name: &CStr, st: &libc::stat64, first: &[u8]) -> Result<()>;
+    /// Link `name` to the copy of a file seen before (`first`, its path in the walk); false: copy it instead.
+    fn hardlink(&mut self, name: &CStr, st: &libc::stat64, first: &[u8]) -> Result<bool>;
     fn symlink(&mut self, name: &CStr, st: &libc::stat64, target: &[u8]) -> Result<()>;
     fn node(&mut self, name: &CStr, st: &libc::stat64) -> Result<()>;
 }
@@ -149,22 +150,20 @@ fn walk_one(
             }
             sink.leave(&st)
         })(),
-        libc::S_IFREG => {
-            if st.st_nlink > 1
-                && let Some(first) = links.get(&(st.st_dev, st.st_ino))
-            {
-                let first = first.clone();
-                sink.hardlink(name, &st, &first)
-            } else {
-                if st.st_nlink > 1 {
+        libc::S_IFREG => (|| {
+            if st.st_nlink > 1 {
+                if let Some(first) = links.get(&(st.st_dev, st.st_ino)) {
+                    let first = first.clone();
+                    if sink.hardlink(name, &st, &first)? {
+                        return Ok(());
+                    }
+                } else {
                     links.insert((st.st_dev, st.st_ino), rel.clone());
                 }
-                match reopen_read(fd.as_raw_fd()) {
-                    Ok(mut f) => sink.file(name, &st, &mut f),
-                    Err(e) => Err(here(e)),
-                }
             }
-        }
+            let mut f = reopen_read(fd.as_raw_fd()).map_err(here)?;
+            sink.file(name, &st, &mut f)
+        })(),
         libc::S_IFLNK => match read_link_fd(fd.as_raw_fd()) {
             Ok(t) => sink.symlink(name, &st, &t),
             Err(e) => Err(here(e)),
@@ -177,20 +176,42 @@ fn walk_one(
     r
 }
 
-/// Creates what it is given under a directory, fd-relative, never following a link.
+/// Hard-linked files whose first copy is held open to link the others to.
+const MAX_HELD_LINKS: usize = 256;
+
+/// Creates what it is given under a directory, fd-relative, never following
+/// a link. Metadata is set through the fd of what was created, never through
+/// its name again: the directory may be the container's, which could swap
+/// the name for a link to a host file meanwhile.
 struct DirSink {
     /// Open directories, the destination's parent first.
     stack: Vec<OwnedFd>,
-    /// The path of each entered level, for hard links (relative to the first).
+    /// The directory the walk began in.
     top: OwnedFd,
+    /// The path of each entered level, for messages.
     rel: Vec<Vec<u8>>,
     opts: Opts,
     shown: String,
     /// Merge into an existing directory of the same name (copy-up, `cp` into a dir).
     merge: bool,
+    /// Source (dev, ino) of a file with several links → its copy, to link the next ones to.
+    held: HashMap<(u64, u64), OwnedFd>,
 }
 
 impl DirSink {
+    fn new(dir: OwnedFd, opts: Opts, shown: &str) -> Result<DirSink> {
+        let top = dir.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?;
+        Ok(DirSink {
+            stack: vec![dir],
+            top,
+            rel: Vec::new(),
+            opts,
+            shown: shown.into(),
+            merge: true,
+            held: HashMap::new(),
+        })
+    }
+
     fn cur(&self) -> RawFd {
         self.stack.last().map(|f| f.as_raw_fd()).unwrap_or(self.top.as_raw_fd())
     }
@@ -209,24 +230,35 @@ impl DirSink {
         unsafe { libc::unlinkat(self.cur(), name.as_ptr(), 0) };
     }
 
-    fn meta(&self, fd: RawFd, name: &CStr, st: &libc::stat64, link: bool) -> Result<()> {
-        // A /proc/self/fd path names the object we hold: follow that one link.
-        let via_fd = name.to_bytes().starts_with(b"/proc/self/fd/");
-        let nofollow = if via_fd { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    /// What was just made as `name`, opened without following a link.
+    fn made(&self, name: &CStr) -> Result<OwnedFd> {
+        open_at(self.cur(), name, libc::O_PATH | libc::O_NOFOLLOW, 0).map_err(|e| self.fail(name, "open", e))
+    }
+
+    /// Owner (with `keep_owner`), mode and times of the object `fd` holds.
+    fn meta(&self, fd: RawFd, name: &CStr, st: &libc::stat64) -> Result<()> {
+        let own = stat_fd(fd).map_err(|e| self.fail(name, "stat", e))?;
+        let link = fmt(&own) == libc::S_IFLNK;
         if self.opts.keep_owner
-            && unsafe { libc::fchownat(fd, name.as_ptr(), st.st_uid, st.st_gid, nofollow) } < 0
+            && unsafe { libc::fchownat(fd, c"".as_ptr(), st.st_uid, st.st_gid, libc::AT_EMPTY_PATH) } < 0
         {
             return Err(self.fail(name, "set the owner of", Errno::last()));
         }
+        if link {
+            // A link has no mode, and no call sets its times through an fd.
+            return Ok(());
+        }
+        // Not a link: its /proc/self/fd entry leads to the object itself.
+        let p = cstr(format!("/proc/self/fd/{fd}").as_bytes())?;
         // After chown, which clears setuid bits.
-        if !link && unsafe { libc::fchmodat(fd, name.as_ptr(), st.st_mode & 0o7777, 0) } < 0 {
+        if unsafe { libc::chmod(p.as_ptr(), st.st_mode & 0o7777) } < 0 {
             return Err(self.fail(name, "set the mode of", Errno::last()));
         }
         let times = [
             libc::timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec },
             libc::timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec },
         ];
-        unsafe { libc::utimensat(fd, name.as_ptr(), times.as_ptr(), nofollow) };
+        unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), times.as_ptr(), 0) };
         Ok(())
     }
 }
@@ -255,9 +287,7 @@ impl Sink for DirSink {
     fn leave(&mut self, st: &libc::stat64) -> Result<()> {
         let fd = self.stack.pop().ok_or_else(|| Error::os("copy: left more directories than entered"))?;
         self.rel.pop();
-        // The *at calls take no empty path for chmod: through /proc instead.
-        let p = cstr(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_bytes())?;
-        self.meta(libc::AT_FDCWD, &p, st, false)
+        self.meta(fd.as_raw_fd(), c".", st)
     }
 
     fn file(&mut self, name: &CStr, st: &libc::stat64, content: &mut std::fs::File) -> Result<()> {
@@ -272,17 +302,24 @@ impl Sink for DirSink {
         let mut out = std::fs::File::from(out);
         std::io::copy(content, &mut out)
             .map_err(|e| self.fail(name, "write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-        self.meta(self.cur(), name, st, false)
-    }
-
-    fn hardlink(&mut self, name: &CStr, _st: &libc::stat64, first: &[u8]) -> Result<()> {
-        self.clear(name);
-        // `first` is relative to where the walk began, `top`.
-        let old = cstr(first)?;
-        if unsafe { libc::linkat(self.top.as_raw_fd(), old.as_ptr(), self.cur(), name.as_ptr(), 0) } < 0 {
-            return Err(self.fail(name, "link", Errno::last()));
+        self.meta(out.as_raw_fd(), name, st)?;
+        if st.st_nlink > 1 && self.held.len() < MAX_HELD_LINKS {
+            self.held.insert((st.st_dev, st.st_ino), OwnedFd::from(out));
         }
         Ok(())
+    }
+
+    fn hardlink(&mut self, name: &CStr, st: &libc::stat64, _first: &[u8]) -> Result<bool> {
+        let Some(first) = self.held.get(&(st.st_dev, st.st_ino)) else { return Ok(false) };
+        self.clear(name);
+        // Linked from the fd of the first copy: no path is looked up again.
+        let r = unsafe {
+            libc::linkat(first.as_raw_fd(), c"".as_ptr(), self.cur(), name.as_ptr(), libc::AT_EMPTY_PATH)
+        };
+        if r < 0 {
+            return Err(self.fail(name, "link", Errno::last()));
+        }
+        Ok(true)
     }
 
     fn symlink(&mut self, name: &CStr, st: &libc::stat64, target: &[u8]) -> Result<()> {
@@ -291,7 +328,8 @@ impl Sink for DirSink {
         if unsafe { libc::symlinkat(t.as_ptr(), self.cur(), name.as_ptr()) } < 0 {
             return Err(self.fail(name, "create the link", Errno::last()));
         }
-        self.meta(self.cur(), name, st, true)
+        let fd = self.made(name)?;
+        self.meta(fd.as_raw_fd(), name, st)
     }
 
     fn node(&mut self, name: &CStr, st: &libc::stat64) -> Result<()> {
@@ -299,7 +337,8 @@ impl Sink for DirSink {
         if unsafe { libc::mknodat(self.cur(), name.as_ptr(), st.st_mode, st.st_rdev) } < 0 {
             return Err(self.fail(name, "create the node", Errno::last()));
         }
-        self.meta(self.cur(), name, st, false)
+        let fd = self.made(name)?;
+        self.meta(fd.as_raw_fd(), name, st)
     }
 }
 
@@ -361,9 +400,10 @@ impl<W: Write> Sink for TarSink<W> {
         let p = self.path(name);
         self.put(h, &p, None, &mut content.take(st.st_size as u64))
     }
-    fn hardlink(&mut self, name: &CStr, st: &libc::stat64, first: &[u8]) -> Result<()> {
+    fn hardlink(&mut self, name: &CStr, st: &libc::stat64, first: &[u8]) -> Result<bool> {
         let p = self.path(name);
-        self.put(Self::header(st, tar::EntryType::Link), &p, Some(first), &mut std::io::empty())
+        self.put(Self::header(st, tar::EntryType::Link), &p, Some(first), &mut std::io::empty())?;
+        Ok(true)
     }
     fn symlink(&mut self, name: &CStr, st: &libc::stat64, target: &[u8]) -> Result<()> {
         let p = self.path(name);
@@ -462,23 +502,13 @@ fn place(
 fn copy_to(src: OwnedFd, src_name: &[u8], place: Place, opts: Opts, shown: &str) -> Result<()> {
     match place {
         Place::In(dir, name) => {
-            let top = dir.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?;
-            let mut sink =
-                DirSink { stack: vec![dir], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
+            let mut sink = DirSink::new(dir, opts, shown)?;
             walk(src, &name, &mut sink, shown)
         }
         Place::Into(dir) => {
             // The source's children go into `dir`, which keeps its own metadata.
             let _ = src_name;
-            let mut sink = DirSink {
-                stack: vec![],
-                top: dir.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?,
-                rel: Vec::new(),
-                opts,
-                shown: shown.into(),
-                merge: true,
-            };
-            sink.stack.push(dir);
+            let mut sink = DirSink::new(dir, opts, shown)?;
             for child in names(src.as_raw_fd()).map_err(|e| errno_err(shown, e))? {
                 let cfd = open_at(src.as_raw_fd(), &child, libc::O_PATH | libc::O_NOFOLLOW, 0)
                     .map_err(|e| errno_err(shown, e))?;
@@ -589,9 +619,7 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
         st.st_gid = h.gid().unwrap_or(0) as u32;
         st.st_mtime = h.mtime().unwrap_or(0) as i64;
         st.st_atime = st.st_mtime;
-        let top = cur.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?;
-        let mut sink =
-            DirSink { stack: vec![cur], top, rel: Vec::new(), opts, shown: shown.into(), merge: true };
+        let mut sink = DirSink::new(cur, opts, shown)?;
         let name = cstr(last)?;
         let kind = h.entry_type();
         if kind.is_dir() {
@@ -606,16 +634,10 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
                 // A hard link's target is a path in the archive: resolved under `dir`, never outside.
                 let t = String::from_utf8_lossy(&target).into_owned();
                 let old = inroot::open(dir, &t, libc::O_PATH | libc::O_NOFOLLOW)?;
-                let p = cstr(format!("/proc/self/fd/{}", old.as_raw_fd()).as_bytes())?;
                 sink.clear(&name);
+                // From the fd: the object itself, never a path looked up again.
                 if unsafe {
-                    libc::linkat(
-                        libc::AT_FDCWD,
-                        p.as_ptr(),
-                        sink.cur(),
-                        name.as_ptr(),
-                        libc::AT_SYMLINK_FOLLOW,
-                    )
+                    libc::linkat(old.as_raw_fd(), c"".as_ptr(), sink.cur(), name.as_ptr(), libc::AT_EMPTY_PATH)
                 } < 0
                 {
                     return Err(sink.fail(&name, "link", Errno::last()));
@@ -632,7 +654,7 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
             .map_err(|e| sink.fail(&name, "create", e))?;
             let mut out = std::fs::File::from(out);
             std::io::copy(&mut entry, &mut out).map_err(|e| Error::os(format!("write {shown}: {e}")))?;
-            sink.meta(sink.cur(), &name, &st, false)?;
+            sink.meta(out.as_raw_fd(), &name, &st)?;
         } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             st.st_mode |= if kind.is_character_special() {
                 libc::S_IFCHR
@@ -737,5 +759,13 @@ mod tests {
         std::fs::write(&src, "x").expect("src");
         into_container(&r, &src.display().to_string(), "/up/etc/", Opts::default()).expect("cp in");
         assert_eq!(std::fs::read_to_string(root.join("etc/src")).expect("in root"), "x");
+        // Hard links stay links, made from the first copy's fd.
+        std::fs::create_dir_all(root.join("hl")).expect("hl");
+        std::fs::write(root.join("hl/a"), "same").expect("a");
+        std::fs::hard_link(root.join("hl/a"), root.join("hl/b")).expect("b");
+        out_of_container(&r, "/hl", &tmp.path().join("hl").display().to_string(), Opts::default()).expect("cp hl");
+        use std::os::unix::fs::MetadataExt;
+        let ino = |p: &str| std::fs::metadata(tmp.path().join(p)).expect("stat").ino();
+        assert_eq!(ino("hl/a"), ino("hl/b"));
     }
 }
