@@ -246,6 +246,17 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     listing.stdin.take().expect("stdin").write_all(&tar.stdout).expect("feed tar");
     let names = String::from_utf8(listing.wait_with_output().expect("tar").stdout).expect("utf8");
     assert!(names.contains("tree/a/b/f") && names.contains("tree/l"), "{names}");
+    // Out onto the host: no setuid bit, no device node (a host user would get a root shell, a disk).
+    env.ok(&["exec", "holder", "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid && mknod /disk b 8 0"]);
+    env.ok(&["cp", "holder:/suid", &o("suid")]);
+    assert_eq!(mode(&out.path().join("suid")), 0o755);
+    let e = env.fails(&["cp", "holder:/disk", &o("disk")]);
+    assert!(
+        e.stderr.contains("not copied out of a container") && e.stderr.lines().count() == 1,
+        "{}",
+        e.stderr
+    );
+    assert!(!out.path().join("disk").exists());
     // Stopped: its layer and volume mounted for cp alone, nothing left mounted.
     env.ok(&["stop", "-t", "1", "holder"]);
     env.ok(&["cp", "-L", "holder:/link", &o("stopped")]);
@@ -278,7 +289,10 @@ fn cp_into_a_container_racing_links_never_touches_the_host() {
     // Large enough that the copy takes the container loop a few turns: the window is open meanwhile.
     std::fs::write(&src, vec![b'x'; 16 << 20]).expect("payload");
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o4777)).expect("chmod");
-    let swap = format!("mkdir -p /dest; while :; do rm -f /dest/payload; ln -s {} /dest/payload; done", marker.display());
+    let swap = format!(
+        "mkdir -p /dest; while :; do rm -f /dest/payload; ln -s {} /dest/payload; done",
+        marker.display()
+    );
     env.ok(&["run", "-d", "--name", "racer", "sh", "-c", &swap]);
     for _ in 0..30 {
         let _ = env.run(&["cp", "-a", &src.display().to_string(), "racer:/dest/"]);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 fn opts(m: &Map) -> copy::Opts {
     let flag = |k: &str| m.get(k).and_then(|v| v.as_bool().ok()).unwrap_or(false);
-    copy::Opts { keep_owner: flag("archive"), follow: flag("follow") }
+    copy::Opts { keep_owner: flag("archive"), follow: flag("follow"), to_host: false }
 }
 
 fn paths(a: Array) -> Vec<PathBuf> {

@@ -26,6 +26,10 @@ pub struct Opts {
     pub keep_owner: bool,
     /// Follow a link that is the source itself (`cp -L`); links below it are copied as links.
     pub follow: bool,
+    /// Copying out of a container onto the host: no device nodes, no setuid
+    /// or setgid bits (made by root here, either would hand a host user what
+    /// the container's author chose: a disk, a root shell).
+    pub to_host: bool,
 }
 
 fn cstr(b: &[u8]) -> Result<CString> {
@@ -250,8 +254,12 @@ impl DirSink {
         }
         // Not a link: its /proc/self/fd entry leads to the object itself.
         let p = cstr(format!("/proc/self/fd/{fd}").as_bytes())?;
+        let mut mode = st.st_mode & 0o7777;
+        if self.opts.to_host {
+            mode &= !(libc::S_ISUID | libc::S_ISGID);
+        }
         // After chown, which clears setuid bits.
-        if unsafe { libc::chmod(p.as_ptr(), st.st_mode & 0o7777) } < 0 {
+        if unsafe { libc::chmod(p.as_ptr(), mode) } < 0 {
             return Err(self.fail(name, "set the mode of", Errno::last()));
         }
         let times = [
@@ -333,6 +341,10 @@ impl Sink for DirSink {
     }
 
     fn node(&mut self, name: &CStr, st: &libc::stat64) -> Result<()> {
+        if self.opts.to_host && fmt(st) != libc::S_IFIFO {
+            let e = self.fail(name, "copy the device node", Errno::EPERM);
+            return Err(Error::invalid(format!("{}: not copied out of a container", e.message)));
+        }
         self.clear(name);
         if unsafe { libc::mknodat(self.cur(), name.as_ptr(), st.st_mode, st.st_rdev) } < 0 {
             return Err(self.fail(name, "create the node", Errno::last()));
@@ -587,7 +599,7 @@ pub fn out_of_container(root: &str, src: &str, dest: &str, opts: Opts) -> Result
         return out.flush().map_err(|e| Error::os(format!("write the tar: {e}")));
     }
     let place = place(&open_host, dest, &name, is_dir, contents)?;
-    copy_to(fd, &name, place, opts, dest)
+    copy_to(fd, &name, place, Opts { to_host: true, ..opts }, dest)
 }
 
 /// Unpack a tar into `dir`, each entry's parents made fd-relative without following links.
@@ -637,7 +649,13 @@ fn untar(reader: impl Read, dir: BorrowedFd, opts: Opts, shown: &str) -> Result<
                 sink.clear(&name);
                 // From the fd: the object itself, never a path looked up again.
                 if unsafe {
-                    libc::linkat(old.as_raw_fd(), c"".as_ptr(), sink.cur(), name.as_ptr(), libc::AT_EMPTY_PATH)
+                    libc::linkat(
+                        old.as_raw_fd(),
+                        c"".as_ptr(),
+                        sink.cur(),
+                        name.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
                 } < 0
                 {
                     return Err(sink.fail(&name, "link", Errno::last()));
@@ -686,7 +704,7 @@ pub fn copy_up(src_dir: BorrowedFd, dst: &Path) -> Result<()> {
         src,
         b".",
         Place::Into(dstfd.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?),
-        Opts { keep_owner: true, follow: false },
+        Opts { keep_owner: true, ..Opts::default() },
         &shown,
     )?;
     let p = cstr(format!("/proc/self/fd/{}", dstfd.as_raw_fd()).as_bytes())?;
@@ -763,7 +781,8 @@ mod tests {
         std::fs::create_dir_all(root.join("hl")).expect("hl");
         std::fs::write(root.join("hl/a"), "same").expect("a");
         std::fs::hard_link(root.join("hl/a"), root.join("hl/b")).expect("b");
-        out_of_container(&r, "/hl", &tmp.path().join("hl").display().to_string(), Opts::default()).expect("cp hl");
+        out_of_container(&r, "/hl", &tmp.path().join("hl").display().to_string(), Opts::default())
+            .expect("cp hl");
         use std::os::unix::fs::MetadataExt;
         let ino = |p: &str| std::fs::metadata(tmp.path().join(p)).expect("stat").ino();
         assert_eq!(ino("hl/a"), ino("hl/b"));
