@@ -384,6 +384,7 @@ fn bad_mount_input_is_one_line_and_creates_nothing() {
         ("--mount", "type=tmpfs,dst=/x,tmpfs-size=lots", "tmpfs-size"),
         ("--mount", "type=bind,source=/tmp,target=/x,bind-propagation=sideways", "sideways"),
         ("--tmpfs", "relative", "not an absolute path"),
+        ("--tmpfs", "/t:colour=red", "unknown option \"colour=red\""),
         ("--volumes-from", "nosuch", "nosuch"),
     ] {
         let o = env.fails(&["run", "--rm", flag, value, "true"]);
