@@ -120,6 +120,38 @@ fn a_new_volume_is_filled_from_the_image_unless_nocopy() {
     env.finish();
 }
 
+/// Four containers start at once on a volume that does not exist yet: one
+/// volume is made, filled from the image once, and every one sees it whole.
+#[test]
+fn concurrent_first_uses_make_one_volume_filled_once() {
+    let env = Env::new();
+    let passwd = env.ok(&["run", "--rm", "cat", "/etc/passwd"]);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            env.command(&["run", "--rm", "-v", "fresh:/etc", "cat", "/etc/passwd"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn run")
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), passwd);
+    }
+    assert_eq!(volume_names(&env), ["fresh"]);
+    let hidden: Vec<_> = std::fs::read_dir(volumes_dir(&env))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".new") || n.starts_with(".rm"))
+        .collect();
+    assert!(hidden.is_empty(), "half-made volumes left: {hidden:?}");
+    env.ok(&["volume", "rm", "fresh"]);
+    env.finish();
+}
+
 #[test]
 fn tmpfs_size_is_enforced() {
     let env = Env::new();
