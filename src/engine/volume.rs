@@ -46,7 +46,10 @@ mod api {
     pub fn create(ctx: NativeCallContext, name: &str, labels: Map, options: Map) -> RhaiResult<Dynamic> {
         at(&ctx, || {
             let (l, o) = (strings("labels", labels)?, strings("options", options)?);
-            rt(volumes().create(name, &l, &o, false)).map(record_to_dyn)
+            let v = volumes();
+            rt(crate::runtime::volume::validate_name(name))?;
+            let _lock = rt(v.lock())?;
+            rt(v.create(name, &l, &o, false)).map(record_to_dyn)
         })
     }
 
