@@ -221,6 +221,53 @@ fn a_symlink_swap_race_never_mounts_outside_the_root() {
     env.finish();
 }
 
+/// A crafted image whose mount destinations are links to host paths (an
+/// absolute one and one that climbs with `..`): the mount points are made in
+/// the container's layer, the mounts land there, the host paths stay empty.
+#[test]
+fn a_crafted_image_cannot_aim_mounts_at_the_host() {
+    let env = Env::new();
+    env.ok(&["run", "--rm", "true"]);
+    let host = tempfile::Builder::new().prefix("mdaim").tempdir().expect("host dir");
+    let img = tempfile::tempdir().expect("img");
+    let rootfs = img.path().join("rootfs");
+    let st = std::process::Command::new("cp").arg("-a").arg(env.image_root("busybox")).arg(&rootfs).status();
+    assert!(st.is_ok_and(|s| s.success()), "cp -a the busybox rootfs");
+    std::os::unix::fs::symlink(host.path().join("abs"), rootfs.join("data")).expect("abs link");
+    let climbing = format!("../../../../../../..{}/climb", host.path().display());
+    std::os::unix::fs::symlink(&climbing, rootfs.join("logs")).expect("climbing link");
+    let tarball = img.path().join("aim.tar");
+    tar_dir(&rootfs, &tarball);
+    env.ok(&["image", "import", tarball.to_str().expect("utf8"), "aim"]);
+    let src = tempfile::tempdir().expect("src");
+    std::fs::write(src.path().join("f"), "bound").expect("f");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "aimvol:/data/sub",
+        "-v",
+        &format!("{}:/logs/x:ro", src.path().display()),
+        "--tmpfs",
+        "/data/t",
+        "aim",
+        "sh",
+        "-c",
+        "echo in-volume > /data/sub/v; cat /logs/x/f",
+    ]);
+    assert_eq!(out, "bound");
+    let left: Vec<_> =
+        std::fs::read_dir(host.path()).expect("host dir").flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "made on the host: {left:?}");
+    assert_eq!(
+        std::fs::read_to_string(volumes_dir(&env).join("aimvol/_data/v")).expect("in the volume"),
+        "in-volume\n"
+    );
+    env.ok(&["volume", "rm", "aimvol"]);
+    env.ok(&["rmi", "aim"]);
+    env.finish();
+}
+
 #[test]
 fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     let env = Env::new();

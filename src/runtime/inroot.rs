@@ -65,6 +65,14 @@ fn resolve_error(path: &str, e: Errno) -> Error {
 /// link leads, resolved as if the root were `/`). A container swapping a
 /// component meanwhile can make this fail, never lead it out of the root.
 pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
+    mkdir_all_at(root, path, mode, 0)
+}
+
+/// `mkdir_all`, `links` deep in dangling links (whose targets it makes, in the root).
+fn mkdir_all_at(root: BorrowedFd, path: &str, mode: u32, links: u32) -> Result<OwnedFd> {
+    if links > 40 {
+        return Err(Error::invalid(format!("{path}: too many levels of links in the container")));
+    }
     // Usually it is there already: one lookup instead of one per component.
     if let Ok(fd) = open_raw(root, path, libc::O_RDONLY | libc::O_DIRECTORY) {
         return Ok(fd);
@@ -98,13 +106,23 @@ pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
                 }
             }
             // A link (ELOOP), `..`, or not a directory: resolved inside the root.
-            Err(_) => open(root, &done, dir_flags).map_err(|e| {
-                if e.kind == super::error::Kind::Os {
-                    Error::os(format!("{path}: not a directory ({})", e.message))
-                } else {
-                    e
+            Err(first) => match open(root, &done, dir_flags) {
+                Ok(fd) => fd,
+                // A dangling link: make where it points, inside the root (as runc does).
+                Err(e) if e.kind == Kind::NotFound && first != Errno::ENOENT => {
+                    let link = open_raw(cur.as_fd(), part, libc::O_PATH | libc::O_NOFOLLOW)
+                        .map_err(|e| resolve_error(&done, e))?;
+                    // Not a link after all (swapped meanwhile): what the lookup said.
+                    let to = read_link(link.as_fd(), &done).map_err(|_| e)?;
+                    let base = done.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                    let target = if to.starts_with('/') { to } else { format!("{base}/{to}") };
+                    mkdir_all_at(root, &target, mode, links + 1)?
                 }
-            })?,
+                Err(e) if e.kind == Kind::Os => {
+                    return Err(Error::os(format!("{path}: not a directory ({})", e.message)));
+                }
+                Err(e) => return Err(e),
+            },
         };
         cur = next;
     }
@@ -212,6 +230,11 @@ mod tests {
         // (The link is an ordinary absolute symlink here; it resolves in the root, to nothing.)
         assert!(open(root, "magic/outside", libc::O_RDONLY).is_err());
 
+        // A dangling link: its target is made, in the root (not on the host).
+        symlink(tmp.path().join("nowhere"), root_dir.join("dangling")).expect("dangling link");
+        drop(mkdir_all(root, "/dangling/sub", 0o755).expect("through a dangling link"));
+        assert!(root_dir.join(tmp.path().strip_prefix("/").expect("abs")).join("nowhere/sub").is_dir());
+        assert!(!tmp.path().join("nowhere").exists());
         // `..` past the root stays at the root.
         drop(mkdir_all(root, "/../../made-by-dotdot", 0o755).expect("dotdot"));
         assert!(root_dir.join("made-by-dotdot").is_dir());
