@@ -174,6 +174,9 @@ fn tmpfs_size_is_enforced() {
     ]);
     assert!(df.starts_with("1777\n"), "{df}");
     assert_eq!(df.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)), Some("2048"), "{df}");
+    // A propagation is set on the mount made, through its fd.
+    let info = env.ok(&["run", "--rm", "--tmpfs", "/t:size=1m,rshared", "grep", " /t ", "/proc/self/mountinfo"]);
+    assert!(info.contains("shared:") && info.contains("size=1024k"), "{info}");
     assert!(volume_names(&env).is_empty(), "a tmpfs is no volume");
     env.finish();
 }
