@@ -175,7 +175,8 @@ fn tmpfs_size_is_enforced() {
     assert!(df.starts_with("1777\n"), "{df}");
     assert_eq!(df.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)), Some("2048"), "{df}");
     // A propagation is set on the mount made, through its fd.
-    let info = env.ok(&["run", "--rm", "--tmpfs", "/t:size=1m,rshared", "grep", " /t ", "/proc/self/mountinfo"]);
+    let info =
+        env.ok(&["run", "--rm", "--tmpfs", "/t:size=1m,rshared", "grep", " /t ", "/proc/self/mountinfo"]);
     assert!(info.contains("shared:") && info.contains("size=1024k"), "{info}");
     assert!(volume_names(&env).is_empty(), "a tmpfs is no volume");
     env.finish();
@@ -328,6 +329,35 @@ fn cp_of_a_link_to_etc_shadow_copies_the_containers_file() {
     listing.stdin.take().expect("stdin").write_all(&tar.stdout).expect("feed tar");
     let names = String::from_utf8(listing.wait_with_output().expect("tar").stdout).expect("utf8");
     assert!(names.contains("tree/a/b/f") && names.contains("tree/l"), "{names}");
+    // A tar on stdin, unpacked into a directory of the container (entries with `..` refused).
+    let mut feed =
+        env.command(&["cp", "-", "holder:/tmp"]).stdin(std::process::Stdio::piped()).spawn().expect("cp -");
+    feed.stdin.take().expect("stdin").write_all(&tar.stdout).expect("feed");
+    assert!(feed.wait().expect("cp -").success());
+    assert_eq!(env.ok(&["exec", "holder", "cat", "/tmp/tree/a/b/f"]), "deep\n");
+    let mut evil = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..b"../../../escape".len()].copy_from_slice(b"../../../escape");
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    evil.append(&h, &b"x"[..]).expect("entry");
+    let evil = evil.into_inner().expect("tar");
+    let mut feed = env
+        .command(&["cp", "-", "holder:/tmp"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cp -");
+    feed.stdin.take().expect("stdin").write_all(&evil).expect("feed");
+    let o3 = feed.wait_with_output().expect("cp -");
+    assert!(
+        !o3.status.success() && String::from_utf8_lossy(&o3.stderr).contains("climbs out"),
+        "{}",
+        String::from_utf8_lossy(&o3.stderr)
+    );
+    assert_ne!(env.run(&["exec", "holder", "test", "-e", "/escape"]).code, 0);
     // Out onto the host: no setuid bit, no device node (a host user would get a root shell, a disk).
     env.ok(&["exec", "holder", "sh", "-c", "cp /bin/busybox /suid && chmod 4755 /suid && mknod /disk b 8 0"]);
     env.ok(&["cp", "holder:/suid", &o("suid")]);
