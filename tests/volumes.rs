@@ -92,6 +92,13 @@ fn a_read_only_bind_refuses_writes_and_a_rw_one_writes_the_host() {
     let made = host.path().join("made/deep");
     env.ok(&["run", "--rm", "-v", &format!("{}:/m", made.display()), "touch", "/m/x"]);
     assert!(made.join("x").exists());
+    // Relative to the current directory (Docker since 23.0).
+    let rel = env
+        .command(&["run", "--rm", "-v", "./f:/etc/rel:ro", "cat", "/etc/rel"])
+        .current_dir(host.path())
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&rel.stdout), "host", "{}", String::from_utf8_lossy(&rel.stderr));
     let file_bind = format!("{}:/etc/motd:ro", host.path().join("f").display());
     assert_eq!(env.ok(&["run", "--rm", "-v", &file_bind, "cat", "/etc/motd"]), "host");
     env.finish();
