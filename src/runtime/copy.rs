@@ -511,7 +511,7 @@ fn place(
 }
 
 /// Copy the object `src` (O_PATH) to `place`.
-fn copy_to(src: OwnedFd, src_name: &[u8], place: Place, opts: Opts, shown: &str) -> Result<()> {
+fn copy_to(src: OwnedFd, place: Place, opts: Opts, shown: &str) -> Result<()> {
     match place {
         Place::In(dir, name) => {
             let mut sink = DirSink::new(dir, opts, shown)?;
@@ -519,7 +519,6 @@ fn copy_to(src: OwnedFd, src_name: &[u8], place: Place, opts: Opts, shown: &str)
         }
         Place::Into(dir) => {
             // The source's children go into `dir`, which keeps its own metadata.
-            let _ = src_name;
             let mut sink = DirSink::new(dir, opts, shown)?;
             for child in names(src.as_raw_fd()).map_err(|e| errno_err(shown, e))? {
                 let cfd = open_at(src.as_raw_fd(), &child, libc::O_PATH | libc::O_NOFOLLOW, 0)
@@ -575,7 +574,7 @@ pub fn into_container(root: &str, src: &str, dest: &str, opts: Opts) -> Result<(
     }
     let (fd, name, is_dir, contents) = source(&open_host, src, opts.follow)?;
     let place = place(&in_root, dest, &name, is_dir, contents)?;
-    copy_to(fd, &name, place, opts, dest)
+    copy_to(fd, place, opts, dest)
 }
 
 /// `cp CONTAINER:SRC HOST_DEST`; `dest` "-": a tar of SRC on stdout.
@@ -599,7 +598,7 @@ pub fn out_of_container(root: &str, src: &str, dest: &str, opts: Opts) -> Result
         return out.flush().map_err(|e| Error::os(format!("write the tar: {e}")));
     }
     let place = place(&open_host, dest, &name, is_dir, contents)?;
-    copy_to(fd, &name, place, Opts { to_host: true, ..opts }, dest)
+    copy_to(fd, place, Opts { to_host: true, ..opts }, dest)
 }
 
 /// Unpack a tar into `dir`, each entry's parents made fd-relative without following links.
@@ -702,7 +701,6 @@ pub fn copy_up(src_dir: BorrowedFd, dst: &Path) -> Result<()> {
     let st = stat_fd(src.as_raw_fd()).map_err(|e| errno_err(&shown, e))?;
     copy_to(
         src,
-        b".",
         Place::Into(dstfd.try_clone().map_err(|e| Error::os(format!("dup: {e}")))?),
         Opts { keep_owner: true, ..Opts::default() },
         &shown,
