@@ -311,6 +311,11 @@ impl Sink for DirSink {
         std::io::copy(content, &mut out)
             .map_err(|e| self.fail(name, "write", Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
         self.meta(out.as_raw_fd(), name, st)?;
+        if self.opts.keep_owner {
+            // After chown, which drops security.capability: a copied-up `ping` keeps its capability.
+            copy_xattrs(content.as_raw_fd(), out.as_raw_fd(), self.opts.to_host)
+                .map_err(|e| self.fail(name, "copy the xattrs of", e))?;
+        }
         if st.st_nlink > 1 && self.held.len() < MAX_HELD_LINKS {
             self.held.insert((st.st_dev, st.st_ino), OwnedFd::from(out));
         }
@@ -352,6 +357,39 @@ impl Sink for DirSink {
         let fd = self.made(name)?;
         self.meta(fd.as_raw_fd(), name, st)
     }
+}
+
+/// The extended attributes of open file `from` onto `to`, but overlay's own
+/// and, onto the host, file capabilities (as setuid bits: a host user's root).
+fn copy_xattrs(from: RawFd, to: RawFd, to_host: bool) -> std::result::Result<(), Errno> {
+    let mut names = vec![0u8; 4096];
+    let n = unsafe { libc::flistxattr(from, names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        return match Errno::last() {
+            Errno::ENOTSUP => Ok(()),
+            e => Err(e),
+        };
+    }
+    names.truncate(n as usize);
+    let mut value = vec![0u8; 64 << 10];
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        if name.starts_with(b"trusted.overlay.") || (to_host && name == b"security.capability") {
+            continue;
+        }
+        let cname = CString::new(name).map_err(|_| Errno::EINVAL)?;
+        let len = unsafe { libc::fgetxattr(from, cname.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        if len < 0 {
+            continue;
+        }
+        if unsafe { libc::fsetxattr(to, cname.as_ptr(), value.as_ptr().cast(), len as usize, 0) } < 0 {
+            match Errno::last() {
+                // A filesystem that does not take this namespace: what Docker does too.
+                Errno::ENOTSUP => {}
+                e => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes what it is given as a tar stream (`cp CONTAINER:SRC -`).
@@ -779,10 +817,21 @@ mod tests {
         std::fs::create_dir_all(root.join("hl")).expect("hl");
         std::fs::write(root.join("hl/a"), "same").expect("a");
         std::fs::hard_link(root.join("hl/a"), root.join("hl/b")).expect("b");
-        out_of_container(&r, "/hl", &tmp.path().join("hl").display().to_string(), Opts::default())
-            .expect("cp hl");
+        let attr = std::ffi::CString::new(root.join("hl/a").display().to_string()).expect("path");
+        let set = unsafe { libc::setxattr(attr.as_ptr(), c"user.test".as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+        let archive = Opts { keep_owner: true, ..Opts::default() };
+        out_of_container(&r, "/hl", &tmp.path().join("hl").display().to_string(), archive).expect("cp -a hl");
         use std::os::unix::fs::MetadataExt;
         let ino = |p: &str| std::fs::metadata(tmp.path().join(p)).expect("stat").ino();
         assert_eq!(ino("hl/a"), ino("hl/b"));
+        if set == 0 {
+            // With -a (and copy-up) xattrs come along.
+            let copied = std::ffi::CString::new(tmp.path().join("hl/a").display().to_string()).expect("path");
+            let mut v = [0u8; 4];
+            let n = unsafe {
+                libc::getxattr(copied.as_ptr(), c"user.test".as_ptr(), v.as_mut_ptr().cast(), v.len())
+            };
+            assert_eq!(n, 1, "the xattr was copied");
+        }
     }
 }
