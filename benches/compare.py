@@ -13,6 +13,11 @@ Method, in short (docs/performance.md has the long version):
     this process, stdin/stdout on /dev/null) and timed from fork to wait4(),
     which also gives the command's peak RSS (what `/usr/bin/time -f %M` shows).
 
+Data (ops volumes, cp; issue 14): run --rm true with 0, 1 and 10 read-only
+binds (and podman with 0 and 10); cp of a --cp-mib tree (1 MiB files and
+2000 small ones) into and out of a running container vs tar | tar of the same
+tree on the host, the floor.
+
 The OCI face (ops oci, podman-oci): mydocker-runc, crun and runc driven the
 same way on bundles of one config, verb by verb as conmon and containerd's shim
 call them (create+start, run = create+start+wait+delete of `true`, exec, state,
@@ -77,10 +82,15 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
-       "load", "layers", "commit", "save", "pull", "network", "net-throughput"]
+       "load", "layers", "commit", "save", "pull", "network", "net-throughput", "volumes", "cp"]
 # They make bridges, NAT rules and veths in the host's network namespace
 # (mydocker's, pruned after; Podman's netavark's): only when asked for.
 NET_OPS = ("network", "net-throughput")
+
+# Data (issue 14): bind mounts per run, and cp of a tree of this shape.
+BIND_COUNTS = (0, 1, 10)
+CP_FILE_KIB = 1024  # most of the tree: 1 MiB files, 100 to a directory
+CP_SMALL_FILES = 2000  # and as many small ones
 
 # Images (issue 12): these ops share one Debian image, made once per run (Bench.setup_images).
 IMAGE_OPS = ("load", "layers", "commit", "save", "pull")
@@ -1576,6 +1586,107 @@ class Bench:
             "podman": "podman save -o FILE IMAGE (docker-archive)"},
             fn, warmup=min(self.args.warmup, 1), tools=tools)
 
+    # ---- data (issue 14)
+
+    def op_volumes(self):
+        """run --rm true with 0, 1 and 10 read-only binds: what a mount adds."""
+        dirs = []
+        for j in range(max(BIND_COUNTS)):
+            d = os.path.join(self.tmp, f"bind{j}")
+            os.makedirs(d, exist_ok=True)
+            dirs.append(d)
+        pd = next((t for t in self.tools if t.name == "podman"), None)
+        variants = {}
+        for n in BIND_COUNTS:
+            variants[f"mydocker/{n} binds"] = (self.md, n)
+        if pd is not None:
+            for n in (0, max(BIND_COUNTS)):
+                variants[f"podman/{n} binds"] = (pd, n)
+        tools = [Variant(k) for k in variants]
+
+        def fn(t, i):
+            tool, n = variants[t.name]
+            flags = [f for d in dirs[:n] for f in ("-v", f"{d}:/m{dirs.index(d)}:ro")]
+            if tool is self.md:
+                return tool.ok(tool.x("run", "--rm", *flags, "true"), "run --rm -v")
+            return tool.ok(tool.x("run", "--rm", *tool.runflags, *flags, tool.image, "true"), "run --rm -v")
+
+        top = max(BIND_COUNTS)
+        self.paired("volumes", f"run --rm true with 0, 1 and {top} read-only bind mounts",
+                    {k: ("mydocker" if v[0] is self.md else "podman") + f" run --rm" +
+                     (f" -v DIR:/mJ:ro x{v[1]}" if v[1] else "") + " true" for k, v in variants.items()},
+                    fn, tools=tools, ref=f"mydocker/{top} binds")
+
+    def cp_tree(self):
+        """The tree cp copies (made once, untimed): 1 MiB files and small ones."""
+        src = os.path.join(self.tmp, "cp-tree")
+        if os.path.isdir(src):
+            return src
+        mib = self.args.cp_mib
+        log(f"[cp] making a {mib} MiB tree of {mib * 1024 // CP_FILE_KIB} files + {CP_SMALL_FILES} small ones")
+        block = os.urandom(CP_FILE_KIB * 1024)
+        for j in range(mib * 1024 // CP_FILE_KIB):
+            d = os.path.join(src, f"d{j // 100}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, f"f{j}"), "wb") as f:
+                f.write(block)
+        for j in range(CP_SMALL_FILES):
+            d = os.path.join(src, "small", f"s{j // 200}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, f"s{j}"), "w") as f:
+                f.write(f"{j}\n")
+        os.symlink("d0/f0", os.path.join(src, "link"))
+        os.sync()
+        return src
+
+    def op_cp(self):
+        """cp of the tree into a running container and out of it, vs tar | tar on the host."""
+        src = self.cp_tree()
+        md = self.md
+        holder = f"{self.tag}-cp"
+        md.ok(md.x("run", "-d", "--name", holder, *CMDS["sleep"]), "run -d (cp holder)")
+        md.ok(md.x("cp", src, f"{holder}:/tree", timeout=900), "cp (the tree to copy out)")
+        out = os.path.join(self.tmp, "cp-out")
+        sh = shutil.which("sh") or "/bin/sh"
+        tar = shutil.which("tar") or "tar"
+
+        def clean(path):
+            shutil.rmtree(path, ignore_errors=True)
+            os.sync()
+
+        try:
+            for key, title in (("cp-in", "into a running container"), ("cp-out", "out of a running container")):
+                rows = {"mydocker": Variant("mydocker"), "tar | tar": Variant("tar | tar")}
+
+                def fn(t, i, key=key):
+                    dest = f"{out}-{i}"
+                    try:
+                        if t.name == "tar | tar":
+                            os.makedirs(dest)
+                            # The same tree on the host, both ways: the floor of a copy.
+                            r = self.sp.run([sh, "-c", f'{tar} -C "$1" -cf - . | {tar} -C "$2" -xf -', "sh", src, dest],
+                                            timeout=900)
+                            if r.rc != 0:
+                                raise Failed(f"tar | tar: exit {r.rc}: {r.err.strip()}")
+                            return r.ms, r.rss
+                        if key == "cp-in":
+                            return md.ok(md.x("cp", src, f"{holder}:/in{i}", timeout=900), "cp in")
+                        return md.ok(md.x("cp", f"{holder}:/tree", dest, timeout=900), "cp out")
+                    finally:
+                        if t.name == "mydocker" and key == "cp-in":
+                            md.x("exec", holder, "rm", "-rf", f"/in{i}", timeout=300)
+                            os.sync()
+                        else:
+                            clean(dest)
+
+                self.paired(key, f"cp of a {self.args.cp_mib} MiB tree {title} vs tar | tar on the host (the floor)", {
+                    "mydocker": f"mydocker cp {'DIR N:/inI' if key == 'cp-in' else 'N:/tree DIR'}",
+                    "tar | tar": "tar -C SRC -cf - . | tar -C DST -xf -"},
+                    fn, n=min(self.args.n, 5), warmup=min(self.args.warmup, 1), tools=list(rows.values()))
+        finally:
+            self.quiet_rm(md, holder)
+            clean(out)
+
     # ---- cleanup
 
     @staticmethod
@@ -1823,7 +1934,7 @@ class Bench:
         vs("exec", "crun", "exec <= 1.0x crun exec", 1.0)
         vs(f"ps{K}", "crun", f"ps with {K} <= 1.0x crun list", 1.0)
         for s in self.series:
-            if s.ref == "mydocker" and s.key not in IMAGE_KEYS:
+            if s.ref == "mydocker" and s.key not in IMAGE_KEYS and s.key not in ("cp-in", "cp-out"):
                 vs(s.key, "podman", f"{s.key} >= 10x faster than podman", 0.1)
         # Images (issue 12).
         if self.find("pull-cold") is not None:
@@ -1886,6 +1997,25 @@ class Bench:
                 r, _ = s.ratio("podman")
                 lines.append(f"INFO: {key} mydocker/podman: {r:.3f}x ({fmt_ms(med(s.ms('mydocker')))} vs "
                              f"{fmt_ms(med(s.ms('podman')))} ms median)")
+        s = self.find("volumes")
+        if s is not None:
+            top = max(BIND_COUNTS)
+            zero, many = s.samples.get("mydocker/0 binds", {}), s.samples.get(f"mydocker/{top} binds", {})
+            per = med([(many[i][0] - zero[i][0]) / top for i in many if i in zero])
+            if per is not None:
+                verdict = "MET" if per <= 0.1 else "MISSED"
+                lines.append(f"{verdict}: each bind mount adds <= 0.1 ms to run --rm: {per:.3f} ms per mount "
+                             f"(median over iterations of ({top} binds - 0 binds) / {top})")
+            for other in ("mydocker/0 binds", "mydocker/1 binds", f"podman/{top} binds"):
+                r = pair_ratio(s, f"mydocker/{top} binds", other)
+                if r is not None:
+                    lines.append(f"INFO: mydocker run --rm with {top} binds / {other}: {r:.3f}x")
+        for key in ("cp-in", "cp-out"):
+            s = self.find(key)
+            if s is not None and s.ms("mydocker") and s.ms("tar | tar"):
+                r, _ = s.ratio("tar | tar")
+                lines.append(f"INFO: {key} mydocker / tar | tar: {r:.3f}x ({fmt_ms(med(s.ms('mydocker')))} vs "
+                             f"{fmt_ms(med(s.ms('tar | tar')))} ms median)")
         for s in self.series:
             if s.key.startswith("oci-"):
                 vs(s.key, "crun", f"OCI {s.key[4:]} <= 1.0x crun", 1.0)
@@ -1956,6 +2086,7 @@ def main():
     ap.add_argument("--mydocker-runc", default=os.environ.get("MYDOCKER_RUNC") or None,
                     help="the OCI face to measure (default $MYDOCKER_RUNC, else a mydocker-runc symlink to --mydocker)")
     ap.add_argument("--image-tar", help="a rootfs tar for the image ops (default: made with mmdebstrap)")
+    ap.add_argument("--cp-mib", type=int, help="size of the tree the cp op copies (default 1024; --quick: 32)")
     ap.add_argument("--cold-gap", type=float, default=0.25,
                     help="idle seconds before each call of the OCI face's cold rows (default 0.25)")
     a = ap.parse_args()
@@ -1964,6 +2095,7 @@ def main():
     a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
     a.containers = a.containers if a.containers is not None else (3 if q else 50)
     a.bulk_n = a.bulk_n if a.bulk_n is not None else (1 if q else 5)
+    a.cp_mib = a.cp_mib if a.cp_mib is not None else (32 if q else 1024)
     a.peers = [p for p in a.peers.split(",") if p]
     a.ops = [o.strip() for o in a.ops.split(",") if o.strip()]
     for o in a.ops:

@@ -6,6 +6,7 @@
 #   benches/compare.sh --write-doc  # also regenerate the results in docs/performance.md
 #   benches/compare.sh --ops lifecycle,exec --peers crun -n 50
 #   benches/compare.sh --ops oci,podman-oci  # the OCI face: mydocker-runc vs crun, runc
+#   benches/compare.sh --ops volumes,cp -n 10 --cp-mib 1024  # data: binds per run, cp vs tar | tar
 #   benches/compare.sh --ops load,layers,commit,save -n 5  # images: a Debian image made
 #                                   # with mmdebstrap (or --image-tar ROOTFS.tar), vs podman, tar -x
 #   benches/compare.sh --ops network,net-throughput --peers podman -n 20  # networking: the

@@ -173,6 +173,18 @@ pub struct RunOpts {
     #[command(flatten)]
     #[serde(flatten)]
     pub net: crate::cli_net::NetRunOpts,
+    /// Bind a host path or mount a volume: SRC:DST[:OPTS], or DST for an anonymous volume
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,…]
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: DST[:OPTS] (size=64m,mode=1777,…)
+    #[arg(long, value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|rw]")]
+    pub volumes_from: Vec<String>,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -189,6 +201,9 @@ pub struct PsOpts {
     /// Output format: table or json
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Only containers matching KEY=VALUE (volume=NAME or a mount's destination)
+    #[arg(short = 'f', long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args, Debug, Serialize)]
@@ -239,6 +254,9 @@ pub struct RmOpts {
     /// Kill a running container first
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove its anonymous volumes too
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -16,9 +16,13 @@ fn benchmark_smoke() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "benches/compare.sh --quick failed\n{stdout}\n{stderr}");
-    for section in
-        ["full lifecycle of `true`", "exec `true` in a running container", "ps with 1 running container"]
-    {
+    for section in [
+        "full lifecycle of `true`",
+        "exec `true` in a running container",
+        "ps with 1 running container",
+        "run --rm true with 0, 1 and 10 read-only bind mounts",
+        "cp of a 32 MiB tree into a running container vs tar | tar on the host (the floor)",
+    ] {
         assert!(stdout.contains(&format!("== {section}")), "missing {section:?} in\n{stdout}");
     }
     // mydocker itself ran and was measured in every table.

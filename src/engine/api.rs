@@ -17,8 +17,20 @@ use super::{STDLIB, build};
 use serde_json::Value;
 
 /// Modules in the order the reference lists them.
-pub const MODULES: &[&str] =
-    &["container", "cgroup", "rootfs", "state", "image", "registry", "seccomp", "net", "sys", "log"];
+pub const MODULES: &[&str] = &[
+    "container",
+    "cgroup",
+    "rootfs",
+    "state",
+    "image",
+    "registry",
+    "seccomp",
+    "net",
+    "volume",
+    "files",
+    "sys",
+    "log",
+];
 
 /// Doc comment lines without their `///` markers.
 #[cfg(feature = "api-metadata")]

@@ -7,6 +7,7 @@
 pub mod api;
 mod cgroup;
 mod container;
+mod files;
 mod image;
 mod net;
 mod registry;
@@ -14,6 +15,7 @@ mod rootfs;
 mod seccomp;
 mod state;
 mod sys;
+mod volume;
 
 use crate::runtime::error::Error;
 use rhai::module_resolvers::FileModuleResolver;
@@ -132,6 +134,9 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("push", include_str!("../../scripts/push.rhai")),
     ("login", include_str!("../../scripts/login.rhai")),
     ("logout", include_str!("../../scripts/logout.rhai")),
+    ("volume", include_str!("../../scripts/volume.rhai")),
+    ("cp", include_str!("../../scripts/cp.rhai")),
+    ("diff", include_str!("../../scripts/diff.rhai")),
     ("oci/create", include_str!("../../scripts/oci/create.rhai")),
     ("oci/start", include_str!("../../scripts/oci/start.rhai")),
     ("oci/state", include_str!("../../scripts/oci/state.rhai")),
@@ -164,6 +169,8 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("oci", include_str!("../../stdlib/oci.rhai")),
     ("registries", include_str!("../../stdlib/registries.rhai")),
     ("network", include_str!("../../stdlib/network.rhai")),
+    ("volumes", include_str!("../../stdlib/volumes.rhai")),
+    ("filters", include_str!("../../stdlib/filters.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -223,6 +230,8 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("registry", registry::module().into());
     engine.register_static_module("seccomp", seccomp::module().into());
     engine.register_static_module("net", net::module().into());
+    engine.register_static_module("volume", volume::module().into());
+    engine.register_static_module("files", files::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

@@ -59,36 +59,74 @@ fn resolve_error(path: &str, e: Errno) -> Error {
 }
 
 /// Create `path` and its missing parents inside `root` (as `mkdir -p`, with
-/// `mode` before the umask), and return it opened as a directory. Each level is
-/// made relative to its parent's fd, which was itself resolved in the root.
+/// `mode` before the umask), and return it opened as a directory. The walk
+/// holds each level's fd and goes down from it with O_NOFOLLOW; only a
+/// component that is a link is looked up again, inside the root (where the
+/// link leads, resolved as if the root were `/`). A container swapping a
+/// component meanwhile can make this fail, never lead it out of the root.
 pub fn mkdir_all(root: BorrowedFd, path: &str, mode: u32) -> Result<OwnedFd> {
+    mkdir_all_at(root, path, mode, 0)
+}
+
+/// `mkdir_all`, `links` deep in dangling links (whose targets it makes, in the root).
+fn mkdir_all_at(root: BorrowedFd, path: &str, mode: u32, links: u32) -> Result<OwnedFd> {
+    if links > 40 {
+        return Err(Error::invalid(format!("{path}: too many levels of links in the container")));
+    }
     // Usually it is there already: one lookup instead of one per component.
     if let Ok(fd) = open_raw(root, path, libc::O_RDONLY | libc::O_DIRECTORY) {
         return Ok(fd);
     }
+    let dir_flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let mut cur = open(root, "/", dir_flags)?;
     let mut done = String::new();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        let parent = open(root, if done.is_empty() { "/" } else { &done }, libc::O_PATH | libc::O_DIRECTORY)?;
         done.push('/');
         done.push_str(part);
         let name = CString::new(part).map_err(|_| Error::invalid(format!("{path}: contains a NUL byte")))?;
-        if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), mode) } < 0 {
-            match Errno::last() {
-                Errno::EEXIST => {}
-                e => {
+        let down = |dir: &OwnedFd| {
+            let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), dir_flags | libc::O_NOFOLLOW) };
+            if fd >= 0 { Ok(unsafe { OwnedFd::from_raw_fd(fd) }) } else { Err(Errno::last()) }
+        };
+        // `..` from the root's fd would leave it: only ever resolved in the root.
+        let first = if part == ".." { Err(Errno::ELOOP) } else { down(&cur) };
+        let next = match first {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                if unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), mode) } < 0
+                    && Errno::last() != Errno::EEXIST
+                {
+                    let e = Errno::last();
                     return Err(Error::os(format!("create {done} in the container: {}", e.desc()))
                         .with_errno(e as i32));
                 }
+                match down(&cur) {
+                    Ok(fd) => fd,
+                    Err(_) => open(root, &done, dir_flags)?,
+                }
             }
-        }
+            // A link (ELOOP), `..`, or not a directory: resolved inside the root.
+            Err(first) => match open(root, &done, dir_flags) {
+                Ok(fd) => fd,
+                // A dangling link: make where it points, inside the root (as runc does).
+                Err(e) if e.kind == Kind::NotFound && first != Errno::ENOENT => {
+                    let link = open_raw(cur.as_fd(), part, libc::O_PATH | libc::O_NOFOLLOW)
+                        .map_err(|e| resolve_error(&done, e))?;
+                    // Not a link after all (swapped meanwhile): what the lookup said.
+                    let to = read_link(link.as_fd(), &done).map_err(|_| e)?;
+                    let base = done.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                    let target = if to.starts_with('/') { to } else { format!("{base}/{to}") };
+                    mkdir_all_at(root, &target, mode, links + 1)?
+                }
+                Err(e) if e.kind == Kind::Os => {
+                    return Err(Error::os(format!("{path}: not a directory ({})", e.message)));
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        cur = next;
     }
-    open(root, path, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| {
-        if e.kind == super::error::Kind::Os {
-            Error::os(format!("{path}: not a directory ({})", e.message))
-        } else {
-            e
-        }
-    })
+    Ok(cur)
 }
 
 /// The path through which the kernel reaches an fd we hold: for `mount`'s
@@ -192,6 +230,15 @@ mod tests {
         // (The link is an ordinary absolute symlink here; it resolves in the root, to nothing.)
         assert!(open(root, "magic/outside", libc::O_RDONLY).is_err());
 
+        // A dangling link: its target is made, in the root (not on the host).
+        symlink(tmp.path().join("nowhere"), root_dir.join("dangling")).expect("dangling link");
+        drop(mkdir_all(root, "/dangling/sub", 0o755).expect("through a dangling link"));
+        assert!(root_dir.join(tmp.path().strip_prefix("/").expect("abs")).join("nowhere/sub").is_dir());
+        assert!(!tmp.path().join("nowhere").exists());
+        // `..` past the root stays at the root.
+        drop(mkdir_all(root, "/../../made-by-dotdot", 0o755).expect("dotdot"));
+        assert!(root_dir.join("made-by-dotdot").is_dir());
+        assert!(!tmp.path().join("made-by-dotdot").exists());
         // mkdir_all creates through in-root links, never on the host.
         let d = mkdir_all(root, "/up/abs/new/deeper", 0o755).expect("mkdir_all");
         drop(d);

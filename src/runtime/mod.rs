@@ -3,6 +3,8 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod copy;
+pub mod diff;
 pub mod error;
 pub mod exec_helper;
 pub mod host_process;
@@ -25,3 +27,4 @@ pub mod state;
 pub mod sys;
 pub mod tty;
 pub mod user;
+pub mod volume;

@@ -194,20 +194,47 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
             let meta = std::fs::metadata(&source)
                 .map_err(|e| Error::os(format!("bind source {}: {e}", source.display())))?;
             let target = destination(rootfd, &op.destination, !meta.is_dir())?;
-            let mut f = MsFlags::MS_BIND;
-            if *recursive {
-                f |= MsFlags::MS_REC;
-            }
-            mount(Some(&source), &inroot::proc_fd_path(target.as_fd()), None::<&str>, f, None::<&str>)
-                .map_err(|e| {
-                    Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
-                })?;
+            // The bind as a mount we hold (open_tree), attached onto the fd
+            // resolved in the root (move_mount): neither step looks the
+            // destination up again, so a container swapping a component for
+            // a link meanwhile changes nothing (CVE-2021-30465). Its flags
+            // are then set on that same mount, not on a path.
+            let tree = match clone_tree(&source, *recursive) {
+                Ok(tree) => {
+                    attach(tree.as_fd(), target.as_fd()).map_err(|e| {
+                        Error::os(format!("attach the bind of {}: {}", source.display(), e.desc()))
+                    })?;
+                    tree
+                }
+                // No new mount API (before 5.2): mount(2) onto the fd, then hold what was mounted.
+                Err(nix::errno::Errno::ENOSYS) => {
+                    let mut f = MsFlags::MS_BIND;
+                    if *recursive {
+                        f |= MsFlags::MS_REC;
+                    }
+                    mount(
+                        Some(&source),
+                        &inroot::proc_fd_path(target.as_fd()),
+                        None::<&str>,
+                        f,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
+                    })?;
+                    inroot::open(rootfd, &op.destination, libc::O_PATH)?
+                }
+                Err(e) => {
+                    return Err(
+                        Error::os(format!("bind {}: {}", source.display(), e.desc())).with_errno(e as i32)
+                    );
+                }
+            };
+            let path = inroot::proc_fd_path(tree.as_fd());
             let remount = op.flags - MsFlags::MS_REMOUNT;
             if !remount.is_empty() {
                 // The bind's own flags take a second call; flags locked on the
                 // source's mount (nosuid on a host mount, say) must be kept.
-                let fd = inroot::open(rootfd, &op.destination, libc::O_PATH)?;
-                let path = inroot::proc_fd_path(fd.as_fd());
                 let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount;
                 if let Err(e) = mount(None::<&str>, &path, None::<&str>, f, None::<&str>) {
                     let locked = locked_flags(&path);
@@ -216,12 +243,32 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
                     })?;
                 }
             }
-            true
+            for p in &op.propagation {
+                mount(None::<&str>, &path, None::<&str>, *p, None::<&str>)
+                    .map_err(|e| Error::os(format!("set propagation: {}", e.desc())).with_errno(e as i32))?;
+            }
+            return Ok(());
         }
         Kind::Fs(fstype) => {
             let target = destination(rootfd, &op.destination, false)?;
             let data = (!op.data.is_empty()).then_some(op.data.as_str());
             let source = if op.source.is_empty() { fstype.as_str() } else { op.source.as_str() };
+            // With a propagation to set, the filesystem is made as a mount we
+            // hold (fsopen/fsmount) and attached onto the fd: its propagation
+            // is then set on that mount, not on a path looked up again.
+            if !op.propagation.is_empty()
+                && let Ok(m) = new_fs_mount(fstype, source, &op.data, op.flags)
+            {
+                attach(m.as_fd(), target.as_fd())
+                    .map_err(|e| Error::os(format!("attach {fstype}: {}", e.desc())).with_errno(e as i32))?;
+                for p in &op.propagation {
+                    mount(None::<&str>, &inroot::proc_fd_path(m.as_fd()), None::<&str>, *p, None::<&str>)
+                        .map_err(|e| {
+                            Error::os(format!("set propagation: {}", e.desc())).with_errno(e as i32)
+                        })?;
+                }
+                return Ok(());
+            }
             mount(Some(source), &inroot::proc_fd_path(target.as_fd()), Some(fstype.as_str()), op.flags, data)
                 .map_err(|e| Error::os(format!("mount {fstype}: {}", e.desc())).with_errno(e as i32))?;
             true
@@ -235,6 +282,124 @@ fn apply_one(root: &Path, rootfd: BorrowedFd, op: &MountOp, cx: &Context) -> Res
         }
     }
     Ok(())
+}
+
+/// A copy of the mount tree at `source` (with its submounts when
+/// `recursive`), detached: a mount we hold by fd.
+fn clone_tree(source: &Path, recursive: bool) -> std::result::Result<OwnedFd, nix::errno::Errno> {
+    use std::os::fd::FromRawFd;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let c = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
+        .map_err(|_| nix::errno::Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A new, detached mount of `fstype` (fsopen, fsconfig, fsmount) with the
+/// filesystem options `data` and the per-mount `flags`. Flags the new API
+/// has no mount attribute for are an error (EINVAL): the caller uses mount(2).
+fn new_fs_mount(
+    fstype: &str,
+    source: &str,
+    data: &str,
+    flags: MsFlags,
+) -> std::result::Result<OwnedFd, nix::errno::Errno> {
+    use nix::errno::Errno;
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    let attrs: [(MsFlags, libc::c_uint); 6] = [
+        (MsFlags::MS_RDONLY, 0x1),
+        (MsFlags::MS_NOSUID, 0x2),
+        (MsFlags::MS_NODEV, 0x4),
+        (MsFlags::MS_NOEXEC, 0x8),
+        (MsFlags::MS_NOATIME, 0x10),
+        (MsFlags::MS_STRICTATIME, 0x20),
+    ];
+    let mut attr = 0;
+    let mut rest = flags - MsFlags::MS_RELATIME - MsFlags::MS_NODIRATIME;
+    for (f, a) in attrs {
+        if flags.contains(f) {
+            attr |= a;
+            rest -= f;
+        }
+    }
+    if flags.contains(MsFlags::MS_NODIRATIME) {
+        attr |= 0x80;
+    }
+    if !rest.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let cstr = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
+    let name = cstr(fstype)?;
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), 1 as libc::c_uint) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let fs = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let set = |key: &str, value: Option<&str>| -> std::result::Result<(), Errno> {
+        let k = cstr(key)?;
+        let v = value.map(cstr).transpose()?;
+        let (cmd, vp) = match &v {
+            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
+            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
+        };
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
+        if r < 0 { Err(Errno::last()) } else { Ok(()) }
+    };
+    set("source", Some(source))?;
+    for opt in data.split(',').filter(|o| !o.is_empty()) {
+        match opt.split_once('=') {
+            Some((k, v)) => set(k, Some(v))?,
+            None => set(opt, None)?,
+        }
+    }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1 as libc::c_uint, attr) };
+    if m < 0 {
+        return Err(Errno::last());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
+}
+
+/// Attach the detached mount `tree` onto the object `target` is open on.
+fn attach(tree: BorrowedFd, target: BorrowedFd) -> std::result::Result<(), nix::errno::Errno> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 { Err(nix::errno::Errno::last()) } else { Ok(()) }
 }
 
 /// The destination opened inside the root, made when missing.
