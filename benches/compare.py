@@ -2070,6 +2070,10 @@ def write_doc(path, text):
 
 
 def main():
+    # Containers of the ops that are not about networking get no network (as
+    # the Podman rows), so a run never makes a bridge or NAT table on the host;
+    # the network ops say --network themselves.
+    os.environ.setdefault("MYDOCKER_NETWORK", "none")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke test: N=3, 1 warm-up, 3 containers, 1 bulk round")
     ap.add_argument("-n", type=int, help="paired iterations per operation (default 30)")

@@ -6,6 +6,7 @@ use common::*;
 
 #[test]
 fn benchmark_smoke() {
+    let bridge_before = std::path::Path::new("/sys/class/net/mydocker0").exists();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/compare.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
@@ -24,6 +25,13 @@ fn benchmark_smoke() {
         "cp of a 32 MiB tree into a running container vs tar | tar on the host (the floor)",
     ] {
         assert!(stdout.contains(&format!("== {section}")), "missing {section:?} in\n{stdout}");
+    }
+    // The ops that are not about networking leave the host's network alone.
+    if !bridge_before {
+        assert!(
+            !std::path::Path::new("/sys/class/net/mydocker0").exists(),
+            "the bench made mydocker0 on the host"
+        );
     }
     // mydocker itself ran and was measured in every table.
     let rows = stdout.lines().filter(|l| l.starts_with("mydocker ") && l.contains("1.00x")).count();
