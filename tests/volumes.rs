@@ -518,8 +518,61 @@ fn bad_mount_input_is_one_line_and_creates_nothing() {
     assert!(std::fs::read_dir(env.root()).expect("root").next().is_none(), "a container was made");
     let o = env.fails(&["volume", "create", "--opt", "type=tmpfs", "v1"]);
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("device= is missing"), "{}", o.stderr);
+    let o = env.fails(&["volume", "create", "--opt", "size=1m", "v1"]);
+    assert!(o.stderr.contains("\"size\" is not one of the local driver's"), "{}", o.stderr);
     let o = env.fails(&["volume", "create", "-"]);
     assert!(o.stderr.contains("invalid volume name"), "{}", o.stderr);
+    assert!(volume_names(&env).is_empty());
+    env.finish();
+}
+
+/// The local driver's options, as Docker's: a tmpfs of a given size, and a
+/// bind of a host directory, mounted on the volume at its first use and
+/// unmounted by `volume rm`, which leaves the bind's source untouched.
+#[test]
+fn driver_options_mount_a_filesystem_on_the_volume() {
+    let env = Env::new();
+    env.ok(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=1m,mode=0777",
+        "small",
+    ]);
+    env.ok(&["run", "--rm", "-v", "small:/s", "sh", "-c", "echo kept > /s/f"]);
+    assert_eq!(env.ok(&["run", "--rm", "-v", "small:/s", "cat", "/s/f"]), "kept\n");
+    let o = env.run(&["run", "--rm", "-v", "small:/s", "sh", "-c", "head -c 2000000 /dev/zero > /s/big"]);
+    assert_ne!(o.code, 0, "a 2 MB write fits no 1 MiB tmpfs: {}", o.stderr);
+    let size: u64 = env
+        .ok(&["run", "--rm", "-v", "small:/s", "sh", "-c", "wc -c < /s/big"])
+        .trim()
+        .parse()
+        .expect("size");
+    assert!(size <= 1 << 20, "the tmpfs's size held: {size}");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["volume", "inspect", "small"])).expect("json");
+    assert_eq!(v[0]["Options"]["type"], "tmpfs");
+    let mountpoint = v[0]["Mountpoint"].as_str().expect("Mountpoint").to_string();
+    let mounted = |p: &str| {
+        std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo").contains(&format!(" {p} "))
+    };
+    assert!(mounted(&mountpoint), "mounted on the host while it lives");
+
+    let host = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host.path().join("from-host"), "hello\n").expect("write");
+    let dev = format!("device={}", host.path().display());
+    env.ok(&["volume", "create", "--opt", "type=none", "--opt", &dev, "--opt", "o=bind,ro", "hostdir"]);
+    assert_eq!(env.ok(&["run", "--rm", "-v", "hostdir:/h", "cat", "/h/from-host"]), "hello\n");
+    let o = env.run(&["run", "--rm", "-v", "hostdir:/h", "touch", "/h/x"]);
+    assert_ne!(o.code, 0, "o=ro binds read-only");
+
+    env.ok(&["volume", "rm", "small", "hostdir"]);
+    assert!(!mounted(&mountpoint), "unmounted by volume rm");
+    assert_eq!(std::fs::read_to_string(host.path().join("from-host")).expect("source kept"), "hello\n");
     assert!(volume_names(&env).is_empty());
     env.finish();
 }

@@ -100,6 +100,14 @@ mod api {
         })
     }
 
+    /// Mount the filesystem volume `name`'s driver options (`type`, `device`,
+    /// `o`) ask for on its data dir, unless mounted already; false when it has
+    /// none. Before copy-up and before a container mounts it.
+    #[rhai_fn(return_raw)]
+    pub fn mount(ctx: NativeCallContext, name: &str) -> RhaiResult<bool> {
+        at(&ctx, || rt(volumes().mount(name)))
+    }
+
     /// When volume `name` is empty, fill it with what the mounted container
     /// root `root` has at `dest` (resolved inside that root), owners and
     /// modes kept: Docker's copy-up. True when it copied.

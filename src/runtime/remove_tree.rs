@@ -197,6 +197,15 @@ fn open_dir(at: RawFd, name: &CStr) -> io::Result<OwnedFd> {
     if fd < 0 { Err(io::Error::last_os_error()) } else { Ok(unsafe { OwnedFd::from_raw_fd(fd) }) }
 }
 
+/// Is the directory at `path` (not following a final link) the root of a mount?
+pub fn is_mount_root(path: &Path) -> io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let fd = open_dir(libc::AT_FDCWD, &c)?;
+    Ok(identity(&fd)?.1)
+}
+
 /// The directory's device and inode, and whether it is the root of a mount.
 fn identity(fd: &OwnedFd) -> io::Result<(Identity, bool)> {
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };

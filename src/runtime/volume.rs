@@ -9,6 +9,11 @@
 //! - Removal, copy-up and first use take `volumes/.lock`: a volume found
 //!   unused is removed before any container can start using it, and two
 //!   containers starting on a new volume copy the image's files into it once.
+//! - A volume made with the local driver's options (`--opt type=… device=…
+//!   o=…`, as Docker's) has that filesystem mounted on its `_data` at its
+//!   first use by a container (and again after a reboot); it stays mounted
+//!   until `volume rm`, which unmounts it before removing anything (and never
+//!   descends into a mount: a bind's source is not touched).
 
 use super::error::{Context, Error, Kind, Result};
 use super::remove_tree::remove_tree;
@@ -38,6 +43,65 @@ pub fn validate_name(name: &str) -> Result<()> {
             "invalid volume name {name:?}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+ (two characters at least)"
         )))
     }
+}
+
+/// The local driver's options, as `volume create --opt` takes them.
+const DRIVER_OPTIONS: &[&str] = &["type", "device", "o"];
+
+/// What `--opt type= device= o=` asks to mount on the volume's `_data`.
+#[derive(Debug, PartialEq)]
+struct DriverMount {
+    fstype: String,
+    device: String,
+    flags: nix::mount::MsFlags,
+    data: String,
+}
+
+/// Check a volume's driver options; `None` when it has none (a plain directory).
+fn driver_mount(options: &Record) -> Result<Option<DriverMount>> {
+    use nix::mount::MsFlags;
+    if let Some(k) = options.keys().find(|k| !DRIVER_OPTIONS.contains(&k.as_str())) {
+        return Err(Error::invalid(format!(
+            "volume option {k:?} is not one of the local driver's (type, device, o)"
+        )));
+    }
+    let get = |k: &str| options.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (fstype, device, o) = (get("type"), get("device"), get("o"));
+    if fstype.is_empty() && device.is_empty() && o.is_empty() {
+        return Ok(None);
+    }
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    for opt in o.split(',').filter(|x| !x.is_empty()) {
+        match opt {
+            "ro" => flags |= MsFlags::MS_RDONLY,
+            "rw" => {}
+            "nosuid" => flags |= MsFlags::MS_NOSUID,
+            "nodev" => flags |= MsFlags::MS_NODEV,
+            "noexec" => flags |= MsFlags::MS_NOEXEC,
+            "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
+            "noatime" => flags |= MsFlags::MS_NOATIME,
+            "nodiratime" => flags |= MsFlags::MS_NODIRATIME,
+            "bind" => flags |= MsFlags::MS_BIND,
+            "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            other => data.push(other.to_string()),
+        }
+    }
+    let bind = flags.contains(MsFlags::MS_BIND);
+    if device.is_empty() {
+        return Err(Error::invalid("volume options: device= is missing (what to mount)"));
+    }
+    if fstype.is_empty() && !bind {
+        return Err(Error::invalid(
+            "volume options: type= is missing (the filesystem, e.g. tmpfs, nfs; none with o=bind)",
+        ));
+    }
+    if bind && !device.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "volume options: a bind's device must be an absolute host path, not {device:?}"
+        )));
+    }
+    Ok(Some(DriverMount { fstype, device, flags, data: data.join(",") }))
 }
 
 pub struct Volumes {
@@ -80,6 +144,7 @@ impl Volumes {
     /// An existing volume is a `conflict`.
     pub fn create(&self, name: &str, labels: &Record, options: &Record, anonymous: bool) -> Result<Record> {
         validate_name(name)?;
+        driver_mount(options)?;
         super::sys::private_dir(&self.dir)?;
         let tmp = self.dir.join(format!(".new-{name}-{}", std::process::id()));
         let made = (|| {
@@ -160,6 +225,49 @@ impl Volumes {
         Ok(names.iter().filter_map(|n| self.load(n).ok()).collect())
     }
 
+    /// Mount the filesystem volume `name`'s options ask for on its `_data`,
+    /// unless it is mounted already (by an earlier use). False when it has no
+    /// such options. Under the lock.
+    pub fn mount(&self, name: &str) -> Result<bool> {
+        use nix::mount::{MsFlags, mount};
+        let _lock = self.lock()?;
+        let rec = self.load(name)?;
+        let options = rec.get("Options").and_then(Value::as_object).cloned().unwrap_or_default();
+        let Some(m) = driver_mount(&options)? else { return Ok(false) };
+        let data = self.data(name)?;
+        if super::remove_tree::is_mount_root(&data).ctx(|| format!("stat {}", data.display()))? {
+            return Ok(true);
+        }
+        let what = || format!("volume {name}: mount {} ({}) on {}", m.device, m.fstype, data.display());
+        let fstype = if m.fstype.is_empty() || m.fstype == "none" { None } else { Some(m.fstype.as_str()) };
+        let extra = if m.data.is_empty() { None } else { Some(m.data.as_str()) };
+        mount(Some(m.device.as_str()), &data, fstype, m.flags, extra).ctx(what)?;
+        // A bind ignores MS_RDONLY and the like until remounted.
+        if m.flags.contains(MsFlags::MS_BIND) && !(m.flags - MsFlags::MS_BIND - MsFlags::MS_REC).is_empty() {
+            let again = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (m.flags - MsFlags::MS_REC);
+            if let Err(e) = mount(None::<&str>, &data, None::<&str>, again, None::<&str>) {
+                let _ = nix::mount::umount2(&data, nix::mount::MntFlags::MNT_DETACH);
+                return Err(Error::os(format!("{}: remount with its flags: {}", what(), e.desc())));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Unmount whatever is mounted on volume `name`'s `_data` (stacked mounts too).
+    fn unmount(&self, name: &str) -> Result<()> {
+        let data = self.data(name)?;
+        for _ in 0..16 {
+            match super::remove_tree::is_mount_root(&data) {
+                Ok(true) => nix::mount::umount2(&data, nix::mount::MntFlags::MNT_DETACH)
+                    .ctx(|| format!("volume {name}: unmount {}", data.display()))?,
+                Ok(false) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::os(format!("stat {}: {e}", data.display()))),
+            }
+        }
+        Err(Error::os(format!("volume {name}: {} stays mounted", data.display())))
+    }
+
     /// Remove volume `name` unless `in_use` names a container using it; under the lock.
     pub fn remove(&self, name: &str, in_use: &dyn Fn(&str) -> Option<String>) -> Result<()> {
         validate_name(name)?;
@@ -168,6 +276,8 @@ impl Volumes {
         if let Some(c) = in_use(name) {
             return Err(Error::new(Kind::Conflict, format!("volume {name} is in use by container {c}")));
         }
+        // Its driver's filesystem first: what is on it is not ours to delete.
+        self.unmount(name)?;
         // Hidden first: it leaves listings at once, and a crash leaves a name prune can finish.
         let doomed = self.dir.join(format!(".rm-{name}-{}", std::process::id()));
         fs::rename(self.dir(name), &doomed).ctx(|| format!("remove volume {name}"))?;
@@ -213,6 +323,38 @@ impl Volumes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Record {
+        pairs.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
+    }
+
+    #[test]
+    fn driver_options_parse_as_dockers_local_driver() {
+        use nix::mount::MsFlags;
+        assert_eq!(driver_mount(&Record::new()).expect("none"), None);
+        let m =
+            driver_mount(&opts(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=1m,uid=1000,noexec")]))
+                .expect("tmpfs")
+                .expect("a mount");
+        assert_eq!(
+            (m.fstype.as_str(), m.device.as_str(), m.data.as_str()),
+            ("tmpfs", "tmpfs", "size=1m,uid=1000")
+        );
+        assert_eq!(m.flags, MsFlags::MS_NOEXEC);
+        let b = driver_mount(&opts(&[("type", "none"), ("device", "/srv/x"), ("o", "bind,ro")]))
+            .expect("bind")
+            .expect("a mount");
+        assert_eq!(b.flags, MsFlags::MS_BIND | MsFlags::MS_RDONLY);
+        for (bad, why) in [
+            (opts(&[("type", "tmpfs")]), "device= is missing"),
+            (opts(&[("device", "tmpfs")]), "type= is missing"),
+            (opts(&[("type", "none"), ("device", "rel"), ("o", "bind")]), "absolute host path"),
+            (opts(&[("size", "1m")]), "\"size\" is not one of"),
+        ] {
+            let e = driver_mount(&bad).expect_err(why);
+            assert!(e.message.contains(why), "{}", e.message);
+        }
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
