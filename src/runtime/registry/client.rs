@@ -287,7 +287,7 @@ impl Client {
         let url = self.url(path);
         let mut req = Request::builder().method(method).uri(&url);
         // The token is for this registry only, never for a redirect's or a Location's other host.
-        if url.starts_with(&self.base)
+        if same_origin(&url, &self.base)
             && let Some(h) = &self.lock().header
         {
             req = req.header("Authorization", h.as_str());
@@ -398,6 +398,13 @@ fn challenge_of(resp: &Response<Body>) -> Option<Challenge> {
         .min_by_key(|c| if c.scheme == "bearer" { 0 } else { 1 })
 }
 
+/// Is `url` on the registry at `base` (`scheme://host[:port]`)? Not merely a
+/// prefix: `http://h:50001/…` is not on `http://h:5000`.
+fn same_origin(url: &str, base: &str) -> bool {
+    url.strip_prefix(base)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
 pub fn header(resp: &Response<Body>, name: &str) -> Option<String> {
     resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -496,6 +503,21 @@ mod tests {
         }
         for r in ["docker.io", "10.0.0.1:5000", "reg.example:5000", "localhost.example"] {
             assert!(!is_local(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn the_token_goes_to_the_registry_only() {
+        let base = "http://127.0.0.1:5000";
+        assert!(same_origin("http://127.0.0.1:5000/v2/x/blobs/uploads/1", base));
+        assert!(same_origin(base, base));
+        // A Location on another port, host or scheme gets no Authorization.
+        for other in [
+            "http://127.0.0.1:50001/v2/",
+            "http://127.0.0.1:5000.evil.example/v2/",
+            "https://127.0.0.1:5000/v2/",
+        ] {
+            assert!(!same_origin(other, base), "{other}");
         }
     }
 
