@@ -7,6 +7,7 @@ pub mod copy;
 pub mod diff;
 pub mod error;
 pub mod exec_helper;
+pub mod fs_context;
 pub mod host_process;
 pub mod image;
 pub mod inroot;

@@ -313,11 +313,6 @@ fn new_fs_mount(
     flags: MsFlags,
 ) -> std::result::Result<OwnedFd, nix::errno::Errno> {
     use nix::errno::Errno;
-    use std::ffi::CString;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-    const FSCONFIG_SET_STRING: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
     let attrs: [(MsFlags, libc::c_uint); 6] = [
         (MsFlags::MS_RDONLY, 0x1),
         (MsFlags::MS_NOSUID, 0x2),
@@ -340,48 +335,15 @@ fn new_fs_mount(
     if !rest.is_empty() {
         return Err(Errno::EINVAL);
     }
-    let cstr = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
-    let name = cstr(fstype)?;
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), 1 as libc::c_uint) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    let fs = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let set = |key: &str, value: Option<&str>| -> std::result::Result<(), Errno> {
-        let k = cstr(key)?;
-        let v = value.map(cstr).transpose()?;
-        let (cmd, vp) = match &v {
-            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
-            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
-        };
-        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
-        if r < 0 { Err(Errno::last()) } else { Ok(()) }
-    };
-    set("source", Some(source))?;
+    let fs = super::fs_context::FsContext::open(fstype)?;
+    fs.set("source", Some(source))?;
     for opt in data.split(',').filter(|o| !o.is_empty()) {
         match opt.split_once('=') {
-            Some((k, v)) => set(k, Some(v))?,
-            None => set(opt, None)?,
+            Some((k, v)) => fs.set(k, Some(v))?,
+            None => fs.set(opt, None)?,
         }
     }
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1 as libc::c_uint, attr) };
-    if m < 0 {
-        return Err(Errno::last());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
+    fs.mount(attr)
 }
 
 /// Attach the detached mount `tree` onto the object `target` is open on.

@@ -94,63 +94,22 @@ fn mount_classic(layer: &Layer, volatile: bool) -> std::result::Result<(), Errno
 /// fsopen/fsconfig/fsmount/move_mount, one `lowerdir+` per layer.
 fn mount_with_fsconfig(layer: &Layer, volatile: bool) -> std::result::Result<(), Errno> {
     use std::ffi::CString;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-    const FSCONFIG_SET_STRING: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    use std::os::fd::AsRawFd;
     const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
     const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     let cstr = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), 1 as libc::c_uint) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    let fs = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let set = |key: &str, value: Option<&str>| -> std::result::Result<(), Errno> {
-        let k = cstr(key)?;
-        let v = value.map(cstr).transpose()?;
-        let (cmd, vp) = match &v {
-            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
-            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
-        };
-        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, k.as_ptr(), vp, 0) };
-        if r < 0 { Err(Errno::last()) } else { Ok(()) }
-    };
-    set("source", Some("overlay"))?;
+    let fs = super::fs_context::FsContext::open("overlay")?;
+    fs.set("source", Some("overlay"))?;
     for l in &layer.lower {
-        set("lowerdir+", Some(&l.display().to_string()))?;
+        fs.set("lowerdir+", Some(&l.display().to_string()))?;
     }
-    set("upperdir", Some(&layer.upper.display().to_string()))?;
-    set("workdir", Some(&layer.work.display().to_string()))?;
+    fs.set("upperdir", Some(&layer.upper.display().to_string()))?;
+    fs.set("workdir", Some(&layer.work.display().to_string()))?;
     if volatile {
-        let _ = set("volatile", None);
+        let _ = fs.set("volatile", None);
     }
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    let m = unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            0 as libc::c_uint,
-            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        )
-    };
-    if m < 0 {
-        return Err(Errno::last());
-    }
-    let mnt = unsafe { OwnedFd::from_raw_fd(m as i32) };
+    let mnt = fs.mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
     let target = cstr(&layer.merged.display().to_string())?;
     let r = unsafe {
         libc::syscall(
