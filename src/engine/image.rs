@@ -108,6 +108,17 @@ fn multi_progress(quiet: bool) -> impl Fn(&Progress) + Sync {
     }
 }
 
+/// What pull and push take from their `opts`: the client options, `jobs`
+/// (layers at once, default 3) and the progress lines (unless `quiet`).
+fn transfer(
+    opts: &Map,
+) -> RhaiResult<(crate::runtime::registry::client::Options, usize, impl Fn(&Progress) + Sync)> {
+    let client = super::registry::client_options(opts)?;
+    let quiet = opts.get("quiet").and_then(|q| q.as_bool().ok()).unwrap_or(false);
+    let jobs = opts.get("jobs").and_then(|j| j.as_int().ok()).unwrap_or(3).clamp(1, 8) as usize;
+    Ok((client, jobs, multi_progress(quiet || !crate::runtime::tty::isatty(2))))
+}
+
 fn record_map(rec: &ImageRecord) -> RhaiResult<Dynamic> {
     to_dyn(&serde_json::json!({
         "id": rec.id,
@@ -416,12 +427,9 @@ mod api {
     pub fn pull(ctx: NativeCallContext, reference: &str, opts: Map) -> RhaiResult<Map> {
         at(&ctx, || {
             let r = rt(Reference::parse(reference))?;
-            let client = super::super::registry::client_options(&opts)?;
-            let quiet = opts.get("quiet").and_then(|q| q.as_bool().ok()).unwrap_or(false);
-            let jobs = opts.get("jobs").and_then(|j| j.as_int().ok()).unwrap_or(3).clamp(1, 8) as usize;
+            let (client, jobs, progress) = transfer(&opts)?;
             let s = store();
             let previous = s.get(&r.to_string()).ok().map(|rec| rec.id);
-            let progress = multi_progress(quiet || !crate::runtime::tty::isatty(2));
             let pulled = rt(crate::runtime::registry::pull::pull(&s, &r, &client, jobs, &progress))?;
             s.forget();
             let name = match &r.digest {
@@ -455,11 +463,8 @@ mod api {
     pub fn push(ctx: NativeCallContext, source: &str, destination: &str, opts: Map) -> RhaiResult<Map> {
         at(&ctx, || {
             let dest = rt(Reference::parse(destination))?;
-            let client = super::super::registry::client_options(&opts)?;
-            let quiet = opts.get("quiet").and_then(|q| q.as_bool().ok()).unwrap_or(false);
-            let jobs = opts.get("jobs").and_then(|j| j.as_int().ok()).unwrap_or(3).clamp(1, 8) as usize;
+            let (client, jobs, progress) = transfer(&opts)?;
             let s = store();
-            let progress = multi_progress(quiet || !crate::runtime::tty::isatty(2));
             let spool = context().data_root.join("tmp");
             let pushed = rt(crate::runtime::registry::push::push(
                 &s, source, &dest, &client, jobs, &spool, &progress,

@@ -354,15 +354,8 @@ impl Store {
         let archive = Archive::open(path, &self.spool_dir())?;
         let mut installed = Vec::new();
         let result = self.load_from(&archive, &mut installed, progress);
-        if result.is_err() && !installed.is_empty() {
-            // Layers this load added and no image took: gone with the failed load.
-            if let Ok(_lock) = self.lock() {
-                let used: HashSet<String> =
-                    self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
-                for d in installed.iter().filter(|d| !used.contains(*d)) {
-                    let _ = self.free_layer(d);
-                }
-            }
+        if result.is_err() {
+            self.drop_unclaimed(&installed);
         }
         result
     }
@@ -532,17 +525,24 @@ impl Store {
                 self.record_pulled(image, layers, source)
             }
         };
-        if result.is_err()
-            && !installed.is_empty()
-            && let Ok(_lock) = self.lock()
-        {
-            let used: HashSet<String> =
-                self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
-            for d in installed.iter().filter(|d| !used.contains(*d)) {
-                let _ = self.free_layer(d);
-            }
+        if result.is_err() {
+            self.drop_unclaimed(&installed);
         }
         result.map(|rec| (rec, fetched))
+    }
+
+    /// After a failed load or pull: the layers it added that no image took
+    /// (another image may have claimed one meanwhile), best effort.
+    fn drop_unclaimed(&self, installed: &[String]) {
+        if installed.is_empty() {
+            return;
+        }
+        let Ok(_lock) = self.lock() else { return };
+        let used: HashSet<String> =
+            self.images().unwrap_or_default().into_iter().flat_map(|r| r.layers).collect();
+        for d in installed.iter().filter(|d| !used.contains(*d)) {
+            let _ = self.free_layer(d);
+        }
     }
 
     fn record_pulled(
