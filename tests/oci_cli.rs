@@ -35,11 +35,26 @@ fn subreaper() {
     });
 }
 
-/// A busybox rootfs made once per test binary (from the host's static busybox).
+static ROOTFS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// At the test binary's exit: the shared rootfs goes (it was left in /tmp, one per run).
+extern "C" fn remove_rootfs() {
+    if let Some(dir) = ROOTFS.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A busybox rootfs made once per test binary (from the host's static busybox),
+/// removed when the binary exits.
 fn busybox_rootfs() -> PathBuf {
     static ONCE: Once = Once::new();
-    let dir = std::env::temp_dir().join(format!("mydocker-oci-rootfs-{}", std::process::id()));
+    let dir = ROOTFS
+        .get_or_init(|| std::env::temp_dir().join(format!("mydocker-oci-rootfs-{}", std::process::id())))
+        .clone();
     ONCE.call_once(|| {
+        unsafe {
+            libc::atexit(remove_rootfs);
+        }
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).expect("rootfs");
         let busybox = std::env::var("MYDOCKER_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
