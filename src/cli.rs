@@ -167,6 +167,27 @@ pub struct RunOpts {
     /// Pull the image: missing (default), always, never
     #[arg(long, value_name = "POLICY")]
     pub pull: Option<String>,
+    /// Restart policy: no (default), on-failure[:N], always, unless-stopped
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Resource limit: NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Add a host device: HOST[:CONTAINER[:PERMISSIONS]] (permissions from rwm)
+    #[arg(long, value_name = "HOST[:CTR[:rwm]]")]
+    pub device: Vec<String>,
+    /// Give the container every capability, every device, no seccomp, writable /sys
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a supplementary group (a number or a name from the image's /etc/group)
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub registry: RegistryOpts,

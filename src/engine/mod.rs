@@ -152,6 +152,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("oci/list", include_str!("../../scripts/oci/list.rhai")),
     ("network", include_str!("../../scripts/network.rhai")),
     ("port", include_str!("../../scripts/port.rhai")),
+    ("on-exit", include_str!("../../scripts/on-exit.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.
@@ -171,6 +172,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("network", include_str!("../../stdlib/network.rhai")),
     ("volumes", include_str!("../../stdlib/volumes.rhai")),
     ("filters", include_str!("../../stdlib/filters.rhai")),
+    ("restarts", include_str!("../../stdlib/restarts.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

@@ -195,6 +195,24 @@ mod api {
         std::path::absolute(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string())
     }
 
+    /// Run mydocker `args` (a command line after `mydocker`, the roots of this
+    /// invocation added) in the background, detached from this command and its
+    /// terminal: how a foreground `run` hands its container to `on-exit`.
+    #[rhai_fn(return_raw)]
+    pub fn spawn_mydocker(ctx: NativeCallContext, args: rhai::Array) -> RhaiResult<()> {
+        at(&ctx, || {
+            let c = context();
+            let mut argv = vec![
+                "--root".to_string(),
+                c.root.display().to_string(),
+                "--data-root".to_string(),
+                c.data_root.display().to_string(),
+            ];
+            argv.extend(args.into_iter().map(|a| a.to_string()));
+            rt(sys::spawn_detached(&argv))
+        })
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()

@@ -159,6 +159,40 @@ pub fn append(path: &std::path::Path, bytes: &[u8]) -> super::error::Result<()> 
     f.write_all(bytes).ctx(|| format!("write {}", path.display()))
 }
 
+/// Start this binary with `args` in the background, in its own session with
+/// stdio on /dev/null, owned by no caller (a double fork: it is never our
+/// zombie). Returns once it is exec'd or has failed to be.
+pub fn spawn_detached(args: &[String]) -> super::error::Result<()> {
+    use super::error::{Context, Error};
+    let cargs = std::iter::once("mydocker")
+        .chain(args.iter().map(String::as_str))
+        .map(std::ffi::CString::new)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::invalid("an argument holds a NUL byte"))?;
+    // Everything the child needs is made before fork: after it, only raw calls.
+    let argv: Vec<*const libc::c_char> =
+        cargs.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    match unsafe { nix::unistd::fork() }.ctx(|| "fork")? {
+        nix::unistd::ForkResult::Parent { child } => {
+            let _ = nix::sys::wait::waitpid(child, None);
+            Ok(())
+        }
+        nix::unistd::ForkResult::Child => unsafe {
+            libc::setsid();
+            if libc::fork() == 0 {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                if null >= 0 {
+                    libc::dup2(null, 0);
+                    libc::dup2(null, 1);
+                    libc::dup2(null, 2);
+                }
+                libc::execv(c"/proc/self/exe".as_ptr(), argv.as_ptr());
+            }
+            libc::_exit(0)
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

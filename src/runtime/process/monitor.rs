@@ -183,7 +183,7 @@ pub fn run_monitor(
 }
 
 /// After the init ended with `code`: record it, and with `--rm` become
-/// `mydocker rm -f NAME`.
+/// `mydocker rm -f NAME`; with a restart policy, `mydocker on-exit NAME`.
 pub fn record_exit(
     state_root: &std::path::Path,
     data_root: &std::path::Path,
@@ -192,11 +192,11 @@ pub fn record_exit(
     auto_remove: bool,
 ) -> i32 {
     let store = Store::new(state_root);
-    let id = match store.record_exit(name, code) {
-        Ok(rec) => rec.get("id").and_then(|v| v.as_str()).map(str::to_string),
+    let (id, policy) = match store.record_exit(name, code) {
+        Ok(rec) => (rec.get("id").and_then(|v| v.as_str()).map(str::to_string), has_restart_policy(&rec)),
         Err(e) => {
             log::warn!("monitor: recording the exit of {name}: {e}");
-            None
+            (None, false)
         }
     };
     // An ended container holds no mount (as with Docker): its files stay in the
@@ -208,14 +208,30 @@ pub fn record_exit(
     {
         log::warn!("monitor: unmounting the root of {name}: {e}");
     }
-    if auto_remove {
+    // A restart policy is the `on-exit` script's to carry out (only then is
+    // the script engine started: an exit without one costs nothing more).
+    let verb: &[&str] = if auto_remove {
+        &["rm", "-f"]
+    } else if policy {
+        &["on-exit"]
+    } else {
+        &[]
+    };
+    if !verb.is_empty() {
         let root = state_root.display().to_string();
         let data = data_root.display().to_string();
-        let args = ["mydocker", "--root", &root, "--data-root", &data, "rm", "-f", name];
+        let mut args = vec!["mydocker", "--root", &root, "--data-root", &data];
+        args.extend_from_slice(verb);
+        args.push(name);
         if let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<std::result::Result<Vec<_>, _>>() {
             let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
         }
         return 1;
     }
     0
+}
+
+/// Does the record carry a restart policy other than `no` (`run --restart`)?
+fn has_restart_policy(rec: &crate::runtime::state::Record) -> bool {
+    rec.get("restart").and_then(|p| p.get("name")).and_then(|n| n.as_str()).is_some_and(|n| n != "no")
 }
