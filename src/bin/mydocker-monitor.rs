@@ -19,7 +19,9 @@
 //! failure it sends the error to mydocker over SOCK and exits 126 or 127.
 //! Because the container's command is exec'd by this sealed copy, never by the
 //! host's mydocker binary, `#!/proc/self/exe` in the container cannot reach a
-//! host file (CVE-2019-5736).
+//! host file (CVE-2019-5736). Called `mydocker-init` (`run --init`), it
+//! forks that exec and stays as the container's PID 1: it forwards signals to
+//! the command and reaps orphaned zombies (see `init_mode`).
 //!
 //! It sleeps in poll (or wait4) for the container's whole life, so what it keeps resident
 //! is what each running container costs the host: it uses no std and no libc —
@@ -256,6 +258,85 @@ fn exec_mode(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
     }
 }
 
+const SYS_RT_SIGPROCMASK: usize = 14;
+const SYS_IOCTL: usize = 16;
+const SYS_GETPID: usize = 39;
+const SYS_FORK: usize = 57;
+const SYS_KILL: usize = 62;
+const SYS_SETPGID: usize = 109;
+const SYS_RT_SIGTIMEDWAIT: usize = 128;
+const SIG_SETMASK: usize = 2;
+const SIGCHLD: isize = 17;
+const TIOCSPGRP: usize = 0x5410;
+
+/// `mydocker-init SOCK N PATH1..PATHN ARGV...` (`run --init`): stay the
+/// container's PID 1 (tini's job). The command is forked and exec'd as in
+/// `exec_mode`, in its own process group in the terminal's foreground (so a
+/// Ctrl-C reaches it once); every signal we get is forwarded to it, every
+/// zombie re-parented to us is reaped, and we exit with its code when it ends.
+fn init_mode(argc: usize, argv: *const *const u8, envp: *const *const u8) -> ! {
+    // Every signal but KILL, STOP and the ones a fault raises (ILL, TRAP,
+    // ABRT, BUS, FPE, SEGV, SYS) waits for sigtimedwait. A blocked signal is
+    // never dropped, even by a namespace's PID 1 without a handler.
+    let faults: u64 = [4u32, 5, 6, 7, 8, 9, 11, 19, 31].iter().fold(0, |m, s| m | 1 << (s - 1));
+    let all: u64 = !faults;
+    let mut before: u64 = 0;
+    unsafe {
+        syscall4(
+            SYS_RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &all as *const u64 as usize,
+            &mut before as *mut u64 as usize,
+            8,
+        )
+    };
+    let child = unsafe { syscall4(SYS_FORK, 0, 0, 0, 0) };
+    if child == 0 {
+        unsafe {
+            syscall4(SYS_SETPGID, 0, 0, 0, 0);
+            let me = syscall4(SYS_GETPID, 0, 0, 0, 0) as i32;
+            // Fails harmlessly without a terminal; SIGTTOU is blocked meanwhile.
+            syscall4(SYS_IOCTL, 0, TIOCSPGRP, &me as *const i32 as usize, 0);
+            syscall4(SYS_RT_SIGPROCMASK, SIG_SETMASK, &before as *const u64 as usize, 0, 8);
+        }
+        exec_mode(argc, argv, envp);
+    }
+    let sock = if argc > 1 { parse_pid(unsafe { *argv.add(1) }) } else { None };
+    if child < 0 {
+        let mut msg = Msg { buf: [0; 1024], len: 0 };
+        msg.push(b"err not_executable\t--init: fork: ").push(errno_desc(-child));
+        fail(sock.unwrap_or(-1), &msg, 126);
+    }
+    // Ours is closed at once: the command's exec (or its error) is what mydocker hears.
+    if let Some(fd) = sock {
+        unsafe { syscall4(SYS_CLOSE, fd as usize, 0, 0, 0) };
+    }
+    let child = child as i32;
+    let mut info = [0u64; 16];
+    loop {
+        let sig = unsafe {
+            syscall4(SYS_RT_SIGTIMEDWAIT, &all as *const u64 as usize, info.as_mut_ptr() as usize, 0, 8)
+        };
+        if sig == SIGCHLD {
+            loop {
+                let mut status: i32 = 0;
+                let r =
+                    unsafe { syscall4(SYS_WAIT4, usize::MAX, &mut status as *mut i32 as usize, WNOHANG, 0) };
+                if r <= 0 {
+                    break;
+                }
+                if r == child as isize
+                    && let Some(code) = decode(status)
+                {
+                    exit(code);
+                }
+            }
+        } else if sig > 0 {
+            unsafe { syscall4(SYS_KILL, child as usize, sig as usize, 0, 0) };
+        }
+    }
+}
+
 fn fail(sock: i32, msg: &Msg, code: i32) -> ! {
     unsafe { syscall4(SYS_WRITE, sock as usize, msg.buf.as_ptr() as usize, msg.len, 0) };
     exit(code)
@@ -466,6 +547,9 @@ extern "C" fn entry(sp: *const usize) -> ! {
     let envp = unsafe { argv.add(argc + 1) };
     if argc > 0 && c_bytes(unsafe { *argv }) == b"mydocker-exec" {
         exec_mode(argc, argv, envp);
+    }
+    if argc > 0 && c_bytes(unsafe { *argv }) == b"mydocker-init" {
+        init_mode(argc, argv, envp);
     }
     let arg = |i: usize| unsafe { *argv.add(i) };
     let Some(pid) = (FIXED_ARGS + 1..=24).contains(&argc).then(|| parse_pid(arg(2))).flatten() else {

@@ -173,6 +173,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("volumes", include_str!("../../stdlib/volumes.rhai")),
     ("filters", include_str!("../../stdlib/filters.rhai")),
     ("restarts", include_str!("../../stdlib/restarts.rhai")),
+    ("ulimits", include_str!("../../stdlib/ulimits.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

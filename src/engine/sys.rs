@@ -2,6 +2,7 @@
 
 use super::{RhaiResult, at, context, rt};
 use crate::runtime::{sys, tty};
+use rhai::Map;
 use rhai::plugin::*;
 
 #[export_module]
@@ -213,6 +214,20 @@ mod api {
         })
     }
 
+    /// The host device node at `path` (links followed) as a spec device:
+    /// `#{path, "type", major, minor, fileMode, uid, gid}`; throws kind
+    /// `invalid` when it is missing or not a device.
+    #[rhai_fn(return_raw)]
+    pub fn device(ctx: NativeCallContext, path: &str) -> RhaiResult<Map> {
+        at(&ctx, || rt(sys::device_node(path)).map(device_map))
+    }
+
+    /// Every device node under the host's /dev but pts, shm, mqueue and
+    /// console, as `device` describes one (what `--privileged` gives).
+    pub fn host_devices() -> rhai::Array {
+        sys::host_devices().into_iter().map(|d| Dynamic::from_map(device_map(d))).collect()
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()
@@ -233,6 +248,18 @@ mod log_api {
     pub fn debug(message: &str) {
         log::debug!("{message}");
     }
+}
+
+fn device_map(d: sys::DeviceNode) -> Map {
+    let mut m = Map::new();
+    m.insert("path".into(), d.path.into());
+    m.insert("type".into(), d.kind.into());
+    m.insert("major".into(), (d.major as i64).into());
+    m.insert("minor".into(), (d.minor as i64).into());
+    m.insert("fileMode".into(), (d.mode as i64).into());
+    m.insert("uid".into(), (d.uid as i64).into());
+    m.insert("gid".into(), (d.gid as i64).into());
+    m
 }
 
 pub fn module() -> Module {

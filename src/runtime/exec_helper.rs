@@ -47,10 +47,19 @@ fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd> {
 }
 
 /// In the container, as the last step: exec the helper with the PATH
-/// `candidates` for `args[0]`; it reports failure over `sock`. Returns only if
-/// the helper itself could not be exec'd (the caller then execs directly).
-pub fn exec(helper: RawFd, sock: RawFd, candidates: &[CString], args: &[CString], env: &[CString]) {
-    let head = [c"mydocker-exec".to_owned(), num(sock), num(candidates.len() as i32)];
+/// `candidates` for `args[0]`; it reports failure over `sock`. `as_init`: it
+/// stays as PID 1 and forks the command (`run --init`). Returns only if the
+/// helper itself could not be exec'd (the caller then execs directly).
+pub fn exec(
+    helper: RawFd,
+    sock: RawFd,
+    candidates: &[CString],
+    args: &[CString],
+    env: &[CString],
+    as_init: bool,
+) {
+    let role = if as_init { c"mydocker-init" } else { c"mydocker-exec" };
+    let head = [role.to_owned(), num(sock), num(candidates.len() as i32)];
     let argv: Vec<*const libc::c_char> = head
         .iter()
         .chain(candidates)

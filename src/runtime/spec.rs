@@ -110,8 +110,28 @@ pub struct Capabilities {
 pub struct Rlimit {
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(deserialize_with = "rlim_value")]
     pub hard: u64,
+    #[serde(deserialize_with = "rlim_value")]
     pub soft: u64,
+}
+
+/// An rlimit value: a u64 (RLIM_INFINITY is all ones), or -1 for unlimited
+/// (what a script can write: Rhai's integers are signed).
+fn rlim_value<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        U(u64),
+        I(i64),
+    }
+    match V::deserialize(d)? {
+        V::U(v) => Ok(v),
+        V::I(-1) => Ok(u64::MAX),
+        V::I(v) => {
+            Err(serde::de::Error::custom(format!("invalid rlimit {v}: use a number, or -1 for unlimited")))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -193,6 +193,71 @@ pub fn spawn_detached(args: &[String]) -> super::error::Result<()> {
     }
 }
 
+/// A host device node as the OCI spec's `linux.devices` describes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceNode {
+    pub path: String,
+    /// "c" or "b".
+    pub kind: &'static str,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The device node at host `path` (links followed, as Docker's `--device`).
+pub fn device_node(path: &str) -> super::error::Result<DeviceNode> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md =
+        std::fs::metadata(path).map_err(|e| super::error::Error::invalid(format!("--device {path}: {e}")))?;
+    let kind = if md.file_type().is_char_device() {
+        "c"
+    } else if md.file_type().is_block_device() {
+        "b"
+    } else {
+        return Err(super::error::Error::invalid(format!("--device {path}: not a device node")));
+    };
+    let rdev = md.rdev();
+    Ok(DeviceNode {
+        path: path.to_string(),
+        kind,
+        major: libc::major(rdev) as u64,
+        minor: libc::minor(rdev) as u64,
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+    })
+}
+
+/// Every device node under the host's /dev (`--privileged`), but the
+/// per-container filesystems a container gets its own of (pts, shm, mqueue)
+/// and the terminals of the host's sessions.
+pub fn host_devices() -> Vec<DeviceNode> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<DeviceNode>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            let name = path.display().to_string();
+            if ft.is_dir() {
+                if !["/dev/pts", "/dev/shm", "/dev/mqueue"].contains(&name.as_str()) {
+                    walk(&path, out);
+                }
+            } else if !ft.is_symlink()
+                && name != "/dev/console"
+                && let Ok(d) = device_node(&name)
+            {
+                out.push(d);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(std::path::Path::new("/dev"), &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

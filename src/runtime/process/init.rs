@@ -136,7 +136,10 @@ fn setup_and_exec(c: &ChildSetup) -> Result<std::convert::Infallible> {
     unsafe {
         libc::syscall(libc::SYS_close_range, 3 + c.launch.preserve_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
-    exec_in_path(&candidates, &p.args, &env, c.helper.map(|h| (h, c.sock)))
+    if c.launch.init && c.helper.is_none() {
+        return Err(Error::invalid("--init needs the exec trampoline, which this host cannot load (memfd)"));
+    }
+    exec_in_path(&candidates, &p.args, &env, c.helper.map(|h| (h, c.sock)), c.launch.init)
 }
 
 /// A new container: its namespaces, its root (with the runtime's hooks in
@@ -362,6 +365,7 @@ fn exec_in_path(
     args: &[String],
     env: &[String],
     helper: Option<(RawFd, RawFd)>,
+    as_init: bool,
 ) -> Result<std::convert::Infallible> {
     let to_c =
         |s: &str| CString::new(s).map_err(|_| Error::invalid(format!("argument contains a NUL byte: {s:?}")));
@@ -369,7 +373,7 @@ fn exec_in_path(
     let cenv = env.iter().map(|e| to_c(e)).collect::<Result<Vec<_>>>()?;
     if let Some((fd, sock)) = helper {
         let cands = candidates.iter().map(|c| to_c(c)).collect::<Result<Vec<_>>>()?;
-        exec_helper::exec(fd, sock, &cands, &cargs, &cenv);
+        exec_helper::exec(fd, sock, &cands, &cargs, &cenv, as_init);
     }
     let mut denied = None;
     for cand in candidates {

@@ -76,6 +76,10 @@ pub struct Launch {
     /// The OCI CLI: the terminal's master goes to this socket.
     #[serde(default)]
     pub console_socket: Option<PathBuf>,
+    /// `run --init`: the exec trampoline stays as PID 1, forwarding signals
+    /// to the command and reaping zombies.
+    #[serde(default)]
+    pub init: bool,
     /// Descriptors 3 to 3+N-1 the caller passes on (socket activation).
     #[serde(default)]
     pub preserve_fds: u32,
