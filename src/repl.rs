@@ -18,38 +18,68 @@ use rustyline::{Context, Editor, Helper};
 use std::cell::RefCell;
 use std::io::Read;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    crate::runtime::sys::set_interrupted(true);
 }
 
-/// Is the input unfinished (an open bracket or string)? Then keep reading lines.
-fn incomplete(text: &str) -> bool {
-    let mut depth = 0i32;
-    let mut in_str: Option<char> = None;
-    let mut escaped = false;
-    for c in text.chars() {
-        if let Some(q) = in_str {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                in_str = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '`' => in_str = Some(c),
-            '{' | '(' | '[' => depth += 1,
-            '}' | ')' | ']' => depth -= 1,
-            _ => {}
+/// Is the input unfinished? The parser says so: it ran out of input inside a
+/// block, a call, a string (`let c = '{';` is complete).
+fn incomplete(engine: &Engine, text: &str) -> bool {
+    use rhai::{LexError, ParseErrorType as P};
+    let Err(e) = engine.compile(text) else { return false };
+    let last_line = text.trim_end().lines().count();
+    let at_end = e.1.line().is_none_or(|l| l >= last_line);
+    match e.err_type() {
+        P::UnexpectedEOF | P::BadInput(LexError::UnterminatedString) => true,
+        P::MissingToken(..) | P::MissingSymbol(..) | P::ExprExpected(..) | P::FnMissingBody(..) => at_end,
+        _ => false,
+    }
+}
+
+/// The `import "PATH" as NAME` statements in `text` (outside strings and
+/// comments), as (PATH, NAME).
+fn imports(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let words: Vec<&str> =
+        text.split(|c: char| c.is_whitespace() || c == ';').filter(|w| !w.is_empty()).collect();
+    for (i, w) in words.iter().enumerate() {
+        if *w == "import"
+            && let (Some(path), Some(&"as"), Some(name)) =
+                (words.get(i + 1), words.get(i + 2), words.get(i + 3))
+            && path.len() >= 2
+            && path.starts_with('"')
+            && path.ends_with('"')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        {
+            out.push((path[1..path.len() - 1].to_string(), name.to_string()));
         }
     }
-    depth > 0 || in_str.is_some()
+    out
+}
+
+/// `text` re-wrapped to `width` columns after `indent` spaces, keeping blank lines.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let width = width.saturating_sub(indent).max(20);
+    let mut out = String::new();
+    for para in text.split("\n\n") {
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                out.push_str(&format!("{}{line}\n", " ".repeat(indent)));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            out.push_str(&format!("{}{line}\n", " ".repeat(indent)));
+        }
+        out.push('\n');
+    }
+    out.trim_end().to_string()
 }
 
 /// Maps and arrays as indented, JSON-like text; strings quoted; the rest as Rhai prints it.
@@ -96,10 +126,24 @@ fn write_pretty(v: &Dynamic, indent: usize, out: &mut String) {
     }
 }
 
-/// Tab completion of modules, `module::function`s and variables.
+/// Tab completion of modules, `module::function`s, variables and imported
+/// names, and of stdlib module names inside `import "…"`.
 struct ReplHelper {
     words: Vec<String>,
     variables: Rc<RefCell<Vec<String>>>,
+}
+
+/// `NAME::` and `NAME::function(` for the stdlib module `path` imported as `name`.
+fn imported_words(path: &str, name: &str) -> Vec<String> {
+    let mut out = vec![format!("{name}::")];
+    if let Some((n, src)) = engine::STDLIB.iter().find(|(n, _)| *n == path) {
+        for (sig, _) in api::stdlib_functions(n, src) {
+            if let Some(f) = sig.split('(').next().and_then(|f| f.split("::").nth(1)) {
+                out.push(format!("{name}::{f}("));
+            }
+        }
+    }
+    out
 }
 
 impl ReplHelper {
@@ -128,6 +172,18 @@ impl Completer for ReplHelper {
     type Candidate = Pair;
     fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
+        // Inside `import "…`: the stdlib's module names.
+        if let Some(q) = before.rfind("import \"")
+            && !before[q + 8..].contains('"')
+        {
+            let typed = &before[q + 8..];
+            let cands = engine::STDLIB
+                .iter()
+                .filter(|(n, _)| n.starts_with(typed))
+                .map(|(n, _)| Pair { display: n.to_string(), replacement: format!("{n}\"") })
+                .collect();
+            return Ok((q + 8, cands));
+        }
         let start = before
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
             .map(|i| i + 1)
@@ -177,10 +233,11 @@ fn help(topic: Option<&str>) {
                 println!("no module {m:?}; try :help");
                 return;
             };
+            let width = crate::runtime::tty::columns(1).unwrap_or(80);
             for (sig, doc) in fns {
                 println!("{sig}");
-                for l in doc.lines() {
-                    println!("    {l}");
+                if !doc.is_empty() {
+                    println!("{}", wrap(&doc, 4, width));
                 }
             }
         }
@@ -200,9 +257,23 @@ fn run_stdin() -> i32 {
 fn build_engine() -> Engine {
     let mut engine = engine::build(std::env::current_dir().ok());
     engine.on_progress(|_| {
-        if INTERRUPTED.swap(false, Ordering::SeqCst) { Some(Dynamic::from("interrupted")) } else { None }
+        if crate::runtime::sys::interrupted() { Some(Dynamic::from("interrupted")) } else { None }
     });
     engine
+}
+
+/// Make the modules `text` imported visible to every later line (each line
+/// is its own script, whose imports would end with it).
+fn keep_imports(engine: &mut Engine, text: &str, variables: &mut Vec<String>) {
+    for (path, name) in imports(text) {
+        match engine.module_resolver().resolve(engine, None, &path, rhai::Position::NONE) {
+            Ok(m) => {
+                engine.register_static_module(name.as_str(), m);
+                variables.extend(imported_words(&path, &name));
+            }
+            Err(e) => eprintln!("error: import {path:?}: {e}"),
+        }
+    }
 }
 
 pub fn run() -> i32 {
@@ -210,9 +281,12 @@ pub fn run() -> i32 {
         // Not a terminal: run standard input as a script.
         return run_stdin();
     }
-    let engine = build_engine();
+    let mut engine = build_engine();
     let variables = Rc::new(RefCell::new(Vec::new()));
-    let mut editor: Editor<ReplHelper, DefaultHistory> = match Editor::new() {
+    let mut imported: Vec<String> = Vec::new();
+    // Tab lists every candidate (and completes what they share), as a shell does.
+    let config = rustyline::Config::builder().completion_type(rustyline::CompletionType::List).build();
+    let mut editor: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("mydocker: cannot start the line editor: {e}");
@@ -224,7 +298,8 @@ pub fn run() -> i32 {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    // Ctrl-C while a statement runs stops the statement, not the shell.
+    // Ctrl-C while a statement runs stops the statement (a loop, or a
+    // primitive that waits), not the shell.
     unsafe {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
@@ -241,7 +316,7 @@ pub fn run() -> i32 {
             Ok(line) => {
                 input.push_str(&line);
                 input.push('\n');
-                if incomplete(&input) {
+                if incomplete(&engine, &input) {
                     continue;
                 }
                 let text = std::mem::take(&mut input);
@@ -259,7 +334,7 @@ pub fn run() -> i32 {
                     }
                     continue;
                 }
-                INTERRUPTED.store(false, Ordering::SeqCst);
+                crate::runtime::sys::set_interrupted(false);
                 match engine.compile_with_scope(&scope, &text) {
                     Err(e) => eprintln!("error: {e}"),
                     Ok(ast) => {
@@ -276,8 +351,10 @@ pub fn run() -> i32 {
                             },
                         }
                         functions = combined.clone_functions_only();
+                        keep_imports(&mut engine, &text, &mut imported);
                         let mut names: Vec<String> = scope.iter().map(|(n, _, _)| n.to_string()).collect();
                         names.extend(functions.iter_functions().map(|f| f.name.to_string()));
+                        names.extend(imported.iter().cloned());
                         *variables.borrow_mut() = names;
                     }
                 }
@@ -302,10 +379,34 @@ mod tests {
 
     #[test]
     fn detects_incomplete_input() {
-        assert!(incomplete("fn f() {"));
-        assert!(incomplete("let s = \"abc"));
-        assert!(!incomplete("fn f() { 1 }"));
-        assert!(!incomplete("let s = \"{\";"));
+        let e = Engine::new();
+        assert!(incomplete(&e, "fn f() {"));
+        assert!(incomplete(&e, "let s = \"abc"));
+        assert!(incomplete(&e, "let a = [1,\n2,"));
+        assert!(incomplete(&e, "if x {\n"));
+        assert!(!incomplete(&e, "fn f() { 1 }"));
+        assert!(!incomplete(&e, "let s = \"{\";"));
+        // A char literal is not an open block.
+        assert!(!incomplete(&e, "let c = '{';"));
+        // A mistake is reported, not waited on.
+        assert!(!incomplete(&e, "let = 3;"));
+        assert!(!incomplete(&e, "1 +* 2"));
+    }
+
+    #[test]
+    fn finds_imports() {
+        assert_eq!(
+            imports("import \"table\" as t; let x = 1;\nimport \"units\" as units"),
+            [("table".to_string(), "t".to_string()), ("units".to_string(), "units".to_string())]
+        );
+        assert!(imports("let s = \"import\";").is_empty());
+    }
+
+    #[test]
+    fn wraps_to_the_width() {
+        let w = wrap("one two three four five six seven eight nine ten eleven twelve thirteen", 4, 30);
+        assert!(w.lines().all(|l| l.len() <= 30 && l.starts_with("    ")), "{w}");
+        assert_eq!(w.split_whitespace().count(), 13);
     }
 
     #[test]

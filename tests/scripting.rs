@@ -249,6 +249,21 @@ fn repl_multiline_completion_errors_interrupt_and_history() {
             "\x03",
             "print(`still here ${marker}`)\n",
             ":help cgroup\n",
+            // A char literal is not an open block: this runs at once.
+            "let c = '{'; print(`char ${c}`)\n",
+            // An import persists to later lines, and its names complete.
+            "import \"uni\t",
+            " as u;\n",
+            "u::format_dur\t",
+            "90000)\n",
+            // Tab with several candidates lists them all.
+            "sys::e\t\t",
+            "\x15",
+            // Ctrl-C ends a primitive that blocks, not only a loop.
+            "sys::sleep(20000); print(\"slept\")\n",
+            "@wait",
+            "\x03",
+            "print(\"after sleep\")\n",
             "\x04",
         ],
         Duration::from_secs(30),
@@ -263,6 +278,15 @@ fn repl_multiline_completion_errors_interrupt_and_history() {
     assert!(out.contains("interrupted"), "Ctrl-C stopped the loop: {out}");
     assert!(out.contains("still here 42"), "the REPL survived error and Ctrl-C, kept variables: {out}");
     assert!(out.contains("cgroup::create(name: string, resources: map)"), ":help cgroup: {out}");
+    assert!(out.contains("char {"), "a char literal '{{' is complete input: {out}");
+    assert!(out.contains("import \"units\""), "Tab completed the stdlib module name: {out}");
+    assert!(out.contains("u::format_duration("), "Tab completed an imported function: {out}");
+    assert!(out.contains("1m 30s"), "the import persisted: {out}");
+    assert!(out.contains("sys::env(") && out.contains("sys::euid("), "Tab listed the candidates: {out}");
+    assert!(
+        !out.lines().any(|l| l.trim() == "slept") && out.contains("after sleep"),
+        "Ctrl-C ended sys::sleep: {out}"
+    );
 
     // History is kept across sessions: Up-arrow recalls the last line.
     let history = std::fs::read_to_string(home.path().join(".mydocker_history")).unwrap_or_default();

@@ -134,9 +134,10 @@ mod api {
             .collect()
     }
 
-    /// Sleep for `ms` milliseconds.
-    pub fn sleep(ms: i64) {
-        std::thread::sleep(std::time::Duration::from_millis(ms.max(0) as u64));
+    /// Sleep for `ms` milliseconds (Ctrl-C in the REPL ends it).
+    #[rhai_fn(return_raw)]
+    pub fn sleep(ctx: NativeCallContext, ms: i64) -> RhaiResult<()> {
+        at(&ctx, || rt(sys::sleep_ms(ms.max(0) as u64)))
     }
 
     /// Milliseconds since some fixed point: differences measure elapsed time.

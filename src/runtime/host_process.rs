@@ -157,6 +157,7 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout_ms: i64) -> Result<bool> {
         if !alive(pid, start_time) {
             return Ok(true);
         }
+        super::sys::check_interrupt()?;
         let wait = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(std::time::Instant::now());

@@ -258,6 +258,36 @@ pub fn host_devices() -> Vec<DeviceNode> {
     out
 }
 
+/// Set by the REPL's SIGINT handler: a primitive that blocks (a wait, a
+/// sleep, `logs -f`) checks it and gives up, so Ctrl-C reaches the prompt.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_interrupted(on: bool) {
+    INTERRUPTED.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// An error for a wait that Ctrl-C ended.
+pub fn check_interrupt() -> super::error::Result<()> {
+    if interrupted() { Err(super::error::Error::os("interrupted")) } else { Ok(()) }
+}
+
+/// Sleep for `ms`, in steps that notice an interrupt.
+pub fn sleep_ms(ms: u64) -> super::error::Result<()> {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    loop {
+        check_interrupt()?;
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

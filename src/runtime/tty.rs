@@ -14,6 +14,11 @@ fn winsize(fd: RawFd) -> Option<libc::winsize> {
     (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
 }
 
+/// The terminal's width in columns on `fd`, if it is one.
+pub fn columns(fd: RawFd) -> Option<usize> {
+    winsize(fd).map(|ws| ws.ws_col as usize).filter(|c| *c > 0)
+}
+
 fn set_winsize(fd: RawFd, ws: &libc::winsize) {
     unsafe {
         libc::ioctl(fd, libc::TIOCSWINSZ, ws);
