@@ -18,13 +18,31 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// State directory for containers
-    #[arg(long, global = true, env = "MYDOCKER_ROOT", default_value = "/var/run/mydocker")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global Options",
+        env = "MYDOCKER_ROOT",
+        default_value = "/var/run/mydocker"
+    )]
     pub root: PathBuf,
     /// Directory for images and container layers
-    #[arg(long = "data-root", global = true, env = "MYDOCKER_DATA", default_value = "/var/lib/mydocker")]
+    #[arg(
+        long = "data-root",
+        global = true,
+        help_heading = "Global Options",
+        env = "MYDOCKER_DATA",
+        default_value = "/var/lib/mydocker"
+    )]
     pub data_root: PathBuf,
     /// Log level: error, warn, info, debug, trace
-    #[arg(long = "log-level", global = true, env = "MYDOCKER_LOG", default_value = "warn")]
+    #[arg(
+        long = "log-level",
+        global = true,
+        help_heading = "Global Options",
+        env = "MYDOCKER_LOG",
+        default_value = "warn"
+    )]
     pub log_level: String,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -84,6 +102,12 @@ pub enum Command {
     Port(crate::cli_net::PortOpts),
     /// Open the interactive Rhai shell
     Repl,
+    /// Print the shell code that completes mydocker's commands, options,
+    /// containers and images: `source <(mydocker completion bash)`
+    Completion {
+        /// bash, zsh, fish, elvish or powershell
+        shell: String,
+    },
     /// Print the scripting reference: every module function with its doc
     Api,
     /// List commands and where their scripts come from; `scripts show NAME` prints one
@@ -561,10 +585,35 @@ fn usage_error(e: clap::Error) -> i32 {
 }
 
 pub fn main(argv: Vec<String>) -> i32 {
-    let cli = match Cli::try_parse_from(&argv) {
+    crate::completion::answer_if_asked();
+    if argv.len() > 1
+        && let Ok((rest, ..)) = take_global_options(&argv[1..])
+        && matches!(rest.first().map(String::as_str), Some("--help" | "-h"))
+    {
+        return top_level_help();
+    }
+    let mut cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    // clap hands a user command all that follows its name, global options too.
+    if let Some(Command::External(args)) = &mut cli.command
+        && args.len() > 1
+    {
+        match take_global_options(&args[1..]) {
+            Ok((rest, root, data, level)) => {
+                args.truncate(1);
+                args.extend(rest);
+                cli.root = root.map(PathBuf::from).unwrap_or(cli.root);
+                cli.data_root = data.map(PathBuf::from).unwrap_or(cli.data_root);
+                cli.log_level = level.unwrap_or(cli.log_level);
+            }
+            Err(msg) => {
+                eprintln!("mydocker: {msg}");
+                return 125;
+            }
+        }
+    }
     if let Err(msg) = init_logging(&cli.log_level) {
         eprintln!("mydocker: {msg}");
         return 125;
@@ -584,6 +633,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Scripts { action, name }) => {
             return scripts_command(action.as_deref(), name.as_deref());
         }
+        Some(Command::Completion { shell }) => return crate::completion::print_registration(&shell),
         Some(Command::Run(o)) => ("run", rhai::serde::to_dynamic(&o)),
         Some(Command::Ps(o)) => ("ps", rhai::serde::to_dynamic(&o)),
         Some(Command::Logs(o)) => ("logs", rhai::serde::to_dynamic(&o)),
@@ -697,11 +747,96 @@ fn scripts_command(action: Option<&str>, name: Option<&str>) -> i32 {
     }
 }
 
+/// `mydocker --help`: clap's help, then the user commands on the script path.
+fn top_level_help() -> i32 {
+    use clap::CommandFactory;
+    let users: Vec<String> =
+        user_commands().into_iter().map(|(name, path)| format!("  {name:<12} {path}")).collect();
+    let mut cmd = Cli::command();
+    if !users.is_empty() {
+        let after = cmd.get_after_help().map(|a| a.to_string()).unwrap_or_default();
+        cmd = cmd.after_help(format!("User commands (on the script path):\n{}\n\n{after}", users.join("\n")));
+    }
+    let _ = cmd.print_help();
+    0
+}
+
+/// The `NAME.rhai` scripts on the script path that are not bundled commands.
+fn user_commands() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for dir in script_path() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut found: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        found.sort();
+        for p in found {
+            let Some(stem) = p.file_stem().and_then(|s| s.to_str()).map(String::from) else { continue };
+            if p.extension().and_then(|e| e.to_str()) == Some("rhai")
+                && !builtin_names().contains(&stem.as_str())
+                && !out.iter().any(|(n, _)| *n == stem)
+            {
+                out.push((stem, p.display().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// A script's usage: the `//` comment block it opens with.
+fn usage_comment(source: &str) -> String {
+    let lines: Vec<&str> = source
+        .lines()
+        .take_while(|l| l.trim_start().starts_with("//"))
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches('/')
+                .strip_prefix(' ')
+                .unwrap_or(l.trim_start().trim_start_matches('/'))
+        })
+        .collect();
+    lines.join("\n").trim().to_string()
+}
+
+/// The global options in a user command's arguments (`mydocker top --root X`):
+/// applied, and taken out of what the script sees.
+type GlobalOptions = (Vec<String>, Option<String>, Option<String>, Option<String>);
+
+fn take_global_options(args: &[String]) -> Result<GlobalOptions, String> {
+    let (mut root, mut data, mut level) = (None, None, None);
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let slot = match key {
+            "--root" => &mut root,
+            "--data-root" => &mut data,
+            "--log-level" => &mut level,
+            "--" => {
+                rest.push(a.clone());
+                rest.extend(it.cloned());
+                break;
+            }
+            _ => {
+                rest.push(a.clone());
+                continue;
+            }
+        };
+        match inline.or_else(|| it.next().cloned()) {
+            Some(v) => *slot = Some(v),
+            None => return Err(format!("{key} needs a value")),
+        }
+    }
+    Ok((rest, root, data, level))
+}
+
 /// `mydocker FILE.rhai ARGS...` or `mydocker NAME ARGS...` (a user command).
 fn run_external(args: Vec<String>) -> i32 {
     let Some((first, rest)) = args.split_first() else {
         return 125;
     };
+
     let script = if first.ends_with(".rhai") || first.contains('/') {
         match script_file(PathBuf::from(first)) {
             Ok(s) => s,
@@ -721,6 +856,14 @@ fn run_external(args: Vec<String>) -> i32 {
             }
         }
     };
+    if rest == ["--help"] {
+        let usage = usage_comment(&script.source);
+        println!(
+            "{}",
+            if usage.is_empty() { format!("{first}: no usage comment in {}", script.name) } else { usage }
+        );
+        return 0;
+    }
     engine::run(&script, rest, rhai::Dynamic::UNIT)
 }
 

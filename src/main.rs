@@ -5,6 +5,7 @@
 
 mod cli;
 mod cli_net;
+mod completion;
 mod engine;
 mod oci_cli;
 mod repl;

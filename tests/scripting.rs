@@ -316,3 +316,84 @@ fn list_with_fields_keeps_only_them() {
     env.ok(&["rm", "one"]);
     env.finish();
 }
+
+/// The command line's habits: completion (with this host's names), help per
+/// verb with the globals apart, user commands in `--help` and their own usage,
+/// and global options after a user command.
+#[test]
+fn completion_help_and_user_command_options() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "webby", "sleep", "100"]);
+    let bin = BIN;
+    // bash, for real: the registration, then a Tab after `stop w` and `rmi b`.
+    let script = env.ok(&["completion", "bash"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let reg = write(dir.path(), "reg.bash", &script);
+    let tab = |words: &str| -> String {
+        let n = words.split_whitespace().count();
+        let cmd = format!(
+            "source {reg}; COMP_WORDS=({words}); COMP_CWORD={}; COMP_LINE='{words}'; COMP_POINT={}; \
+             _clap_complete_mydocker mydocker '{}' x; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            n - 1,
+            words.len(),
+            words.split_whitespace().last().unwrap_or("")
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .env("MYDOCKER_ROOT", env.root())
+            .env("MYDOCKER_DATA", env.data.path())
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/bin:/bin",
+                    std::path::Path::new(bin).parent().unwrap_or(std::path::Path::new("/")).display()
+                ),
+            )
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(tab("mydocker stop w").trim(), "webby");
+    assert!(tab("mydocker rmi b").lines().any(|l| l.trim() == "busybox:latest"), "{}", tab("mydocker rmi b"));
+    let verbs = tab("mydocker lo");
+    assert!(
+        ["logs", "load", "login", "logout"].iter().all(|v| verbs.lines().any(|l| l.trim() == *v)),
+        "{verbs}"
+    );
+    assert!(tab("mydocker stop --t").contains("--time"));
+    for shell in ["zsh", "fish"] {
+        assert!(env.ok(&["completion", shell]).contains("MYDOCKER_COMPLETE"), "{shell}");
+    }
+    let o = env.fails(&["completion", "tcsh"]);
+    assert!(o.stderr.contains("unknown shell \"tcsh\""), "{}", o.stderr);
+
+    // A verb's help: its own options, then the global ones under their own heading.
+    let help = env.ok(&["stop", "--help"]);
+    let (own, global) = help.split_once("Global Options:").expect("a Global Options section");
+    assert!(own.contains("--time") && !own.contains("--data-root"), "{help}");
+    assert!(global.contains("--data-root"), "{help}");
+
+    // User commands: listed in --help, their usage comment on NAME --help, globals after NAME.
+    let scripts = tempfile::tempdir().expect("scripts");
+    write(
+        scripts.path(),
+        "hello.rhai",
+        "// hello [NAME]: greets NAME, and tells the state root\nprint(`hello ${ARGS} ${state::root()}`);\n",
+    );
+    let path = scripts.path().display().to_string();
+    let run = |args: &[&str]| -> Out {
+        env.command(args).env("MYDOCKER_SCRIPTS", &path).output().expect("run").into()
+    };
+    let top = run(&["--help"]);
+    assert!(top.stdout.contains("User commands") && top.stdout.contains("hello"), "{}", top.stdout);
+    let usage = run(&["hello", "--help"]);
+    assert_eq!(usage.stdout.trim(), "hello [NAME]: greets NAME, and tells the state root");
+    let other = tempfile::tempdir().expect("root");
+    let o = run(&["hello", "--root", &other.path().display().to_string(), "you"]);
+    assert_eq!(o.stdout.trim(), format!("hello [\"you\"] {}", other.path().display()), "{}", o.stderr);
+    let o = run(&["hello", "--root"]);
+    assert_eq!(o.code, 125);
+    assert!(o.stderr.contains("--root needs a value"), "{}", o.stderr);
+    env.ok(&["rm", "-f", "webby"]);
+    env.finish();
+}
