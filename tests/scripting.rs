@@ -397,3 +397,31 @@ fn completion_help_and_user_command_options() {
     env.ok(&["rm", "-f", "webby"]);
     env.finish();
 }
+
+/// What users writing their own commands asked for: a command's output from
+/// inside a container as a string, a cgroup file written, a host file read.
+#[test]
+fn scripts_capture_exec_output_and_write_cgroup_files() {
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "box", "sleep", "1000"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = write(
+        dir.path(),
+        "probe.rhai",
+        r#"import "containers" as containers;
+import "spec" as spec;
+let r = containers::lookup(ARGS[0]);
+let out = container::exec_output(spec::exec_spec(r, ["sh", "-c", "echo out; echo err >&2; exit 4"]));
+print(`${out.code}|${out.output}`);
+cgroup::write(r.cgroup, "pids.max", "77");
+print(cgroup::read(r.cgroup, "pids.max"));
+print(sys::read_file(`/proc/${r.pid}/status`).contains("sleep"));
+try { cgroup::write(r.cgroup, "../escape", "1"); } catch (e) { print(e.kind); }
+"#,
+    );
+    assert_eq!(env.ok(&[&s, "box"]), "4|out\nerr\n\n77\ntrue\ninvalid\n");
+    env.ok(&["stop", "-t", "0", "box"]);
+    let o = env.fails(&[&s, "box"]);
+    assert!(o.stderr.contains("container box is not running"), "{}", o.stderr);
+    env.finish();
+}

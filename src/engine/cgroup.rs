@@ -125,6 +125,15 @@ mod api {
         at(&ctx, || with_host(|cg| rt(cg.read(name, file))))
     }
 
+    /// Write `value` to an interface file of cgroup `name`, e.g.
+    /// `cgroup::write("mydocker/ID", "pids.max", "100")`; throws kind
+    /// `not_found` when no hierarchy has that file, `os` when the kernel
+    /// refuses the value.
+    #[rhai_fn(return_raw)]
+    pub fn write(ctx: NativeCallContext, name: &str, file: &str, value: &str) -> RhaiResult<()> {
+        at(&ctx, || with_host(|cg| rt(cg.write_file(name, file, value))))
+    }
+
     /// The directories of cgroup `name`, one per hierarchy.
     #[rhai_fn(return_raw)]
     pub fn paths(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {

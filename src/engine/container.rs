@@ -101,6 +101,22 @@ mod api {
         })
     }
 
+    /// Run a process as `exec` does (the same `spec`) and wait for it:
+    /// `#{code, output}`, its exit code and what it wrote to stdout and
+    /// stderr (interleaved as written, at most 16 MiB kept) — how a script
+    /// reads a command's answer from inside a container.
+    #[rhai_fn(return_raw)]
+    pub fn exec_output(ctx: NativeCallContext, spec: Map) -> RhaiResult<Map> {
+        at(&ctx, || {
+            let mut spec: ExecSpec = from_dyn("exec spec", Dynamic::from_map(spec))?;
+            let (code, output) = rt(process::exec_capture(&mut spec, 16 << 20))?;
+            let mut m = Map::new();
+            m.insert("code".into(), Dynamic::from(code as i64));
+            m.insert("output".into(), Dynamic::from(output));
+            Ok(m)
+        })
+    }
+
     /// The OCI `start`: release the init waiting on `fifo` (the init is `pid`,
     /// started at `start_time`); fails with kind `not_running` if it ended.
     #[rhai_fn(return_raw)]

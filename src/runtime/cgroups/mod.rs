@@ -468,6 +468,21 @@ impl Cgroups {
         Err(Error::not_found(format!("no cgroup file {file} for {name}")))
     }
 
+    /// Write `value` to the interface file `file` of cgroup `name`, in the
+    /// hierarchy that has it (`cpu.cfs_quota_us`, `memory.max`, …).
+    pub fn write_file(&self, name: &str, file: &str, value: &str) -> Result<()> {
+        if file.is_empty() || file.contains('/') || file.starts_with('.') {
+            return Err(Error::invalid(format!("invalid cgroup file {file:?}")));
+        }
+        for dir in self.paths(name)? {
+            let p = dir.join(file);
+            if p.exists() {
+                return write(&p, value);
+            }
+        }
+        Err(Error::not_found(format!("no cgroup file {file} for {name}")))
+    }
+
     /// Remove the cgroup everywhere, and its parent when that is left empty.
     /// Removing what is already gone is not an error.
     pub fn remove(&self, name: &str) -> Result<()> {

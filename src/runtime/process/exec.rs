@@ -133,3 +133,31 @@ fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
         pid => Ok(pid as i32),
     }
 }
+
+/// Run the exec `spec` to its end with stdout and stderr in an unlinked temp
+/// file (its `launch.log` is replaced): its exit code and the first `max`
+/// bytes it wrote, as text.
+pub fn exec_capture(spec: &mut ExecSpec, max: u64) -> Result<(i32, String)> {
+    use std::io::{Read, Seek};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let fd = unsafe { libc::open(c"/tmp".as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+    if fd < 0 {
+        return Err(Error::os(format!("temp file in /tmp: {}", std::io::Error::last_os_error())));
+    }
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    spec.launch.log = Some(format!("/proc/self/fd/{}", file.as_raw_fd()).into());
+    spec.launch.stdin = false;
+    spec.process.terminal = false;
+    spec.detach = false;
+    let mut c = create_exec(spec)?;
+    if let Err(e) = super::start(&mut c) {
+        super::abort(&mut c);
+        return Err(e);
+    }
+    let code = super::wait(&mut c)?;
+    let mut out = Vec::new();
+    file.rewind()
+        .and_then(|_| (&mut file).take(max).read_to_end(&mut out))
+        .map_err(|e| Error::os(format!("read the output: {e}")))?;
+    Ok((code, String::from_utf8_lossy(&out).into_owned()))
+}

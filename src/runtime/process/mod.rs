@@ -25,7 +25,7 @@ mod init;
 pub mod message;
 pub mod monitor;
 
-pub use exec::{ExecSpec, create_exec};
+pub use exec::{ExecSpec, create_exec, exec_capture};
 pub use hooks::{run_hooks, state_json};
 pub use monitor::{MonitorLog, MonitorSpec, record_exit, run_monitor};
 
