@@ -100,6 +100,8 @@ pub enum Command {
     Network(crate::cli_net::NetworkCmd),
     /// List a container's published ports
     Port(crate::cli_net::PortOpts),
+    /// Attach this terminal to a detached container's (run -dit); Ctrl-P Ctrl-Q detaches
+    Attach(AttachOpts),
     /// Open the interactive Rhai shell
     Repl,
     /// Print the shell code that completes mydocker's commands, options,
@@ -283,6 +285,11 @@ pub struct ExecOpts {
     /// COMMAND [ARG...]; one quoted argument with spaces is split into words
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct AttachOpts {
+    pub container: String,
 }
 
 #[derive(Args, Debug, Serialize)]
@@ -665,6 +672,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Image(o)) => ("image", rhai::serde::to_dynamic(&o)),
         Some(Command::Network(o)) => ("network", rhai::serde::to_dynamic(&o)),
         Some(Command::Port(o)) => ("port", rhai::serde::to_dynamic(&o)),
+        Some(Command::Attach(o)) => ("attach", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };
     let opts = match opts {

@@ -36,6 +36,7 @@ fn main() {
     match argv.get(1).map(String::as_str) {
         Some("__monitor") => std::process::exit(monitor(&argv[2..])),
         Some("__monitor-exit") => std::process::exit(monitor_exit(&argv[2..])),
+        Some("__monitor-tty") => std::process::exit(runtime::process::run_tty_monitor(&argv[2..])),
         _ => {}
     }
     // The OCI face: `mydocker-runc VERB` (by argv[0], as Podman and

@@ -117,6 +117,20 @@ mod api {
         })
     }
 
+    /// Attach our terminal to a detached container's (`run -dit`) through
+    /// the socket its monitor serves (`state::dir(NAME) + "/attach.sock"`)
+    /// until it ends (`"closed"`) or Ctrl-P Ctrl-Q is typed (`"detached"`).
+    /// Throws kind `os` when nothing serves the socket (no terminal, or ended).
+    #[rhai_fn(return_raw)]
+    pub fn attach(ctx: NativeCallContext, socket: &str) -> RhaiResult<String> {
+        at(&ctx, || {
+            rt(crate::runtime::attach::attach(Path::new(socket))).map(|e| match e {
+                crate::runtime::attach::Ended::Detached => "detached".to_string(),
+                crate::runtime::attach::Ended::Closed => "closed".to_string(),
+            })
+        })
+    }
+
     /// The OCI `start`: release the init waiting on `fifo` (the init is `pid`,
     /// started at `start_time`); fails with kind `not_running` if it ended.
     #[rhai_fn(return_raw)]

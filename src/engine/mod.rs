@@ -153,6 +153,7 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("network", include_str!("../../scripts/network.rhai")),
     ("port", include_str!("../../scripts/port.rhai")),
     ("on-exit", include_str!("../../scripts/on-exit.rhai")),
+    ("attach", include_str!("../../scripts/attach.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.

@@ -1,6 +1,7 @@
 //! The runtime primitives, by concern. No policy lives here: the bundled
 //! scripts decide what happens in which order.
 
+pub mod attach;
 pub mod caps;
 pub mod cgroups;
 pub mod copy;

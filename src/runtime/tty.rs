@@ -9,7 +9,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-fn winsize(fd: RawFd) -> Option<libc::winsize> {
+pub(crate) fn winsize(fd: RawFd) -> Option<libc::winsize> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
 }
@@ -19,7 +19,7 @@ pub fn columns(fd: RawFd) -> Option<usize> {
     winsize(fd).map(|ws| ws.ws_col as usize).filter(|c| *c > 0)
 }
 
-fn set_winsize(fd: RawFd, ws: &libc::winsize) {
+pub(crate) fn set_winsize(fd: RawFd, ws: &libc::winsize) {
     unsafe {
         libc::ioctl(fd, libc::TIOCSWINSZ, ws);
     }
@@ -95,13 +95,13 @@ pub fn give_stdin_terminal_to(uid: u32) -> Result<()> {
 }
 
 /// Puts a terminal in raw mode and restores it when dropped.
-struct RawMode {
+pub(crate) struct RawMode {
     fd: RawFd,
     saved: Termios,
 }
 
 impl RawMode {
-    fn enter(fd: RawFd) -> Result<RawMode> {
+    pub(crate) fn enter(fd: RawFd) -> Result<RawMode> {
         let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
         let saved = termios::tcgetattr(bfd).ctx(|| "read terminal settings")?;
         let mut raw = saved.clone();
@@ -118,7 +118,7 @@ impl Drop for RawMode {
     }
 }
 
-fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
+pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
         if n < 0 {

@@ -27,7 +27,7 @@ pub mod monitor;
 
 pub use exec::{ExecSpec, create_exec, exec_capture};
 pub use hooks::{run_hooks, state_json};
-pub use monitor::{MonitorLog, MonitorSpec, record_exit, run_monitor};
+pub use monitor::{MonitorLog, MonitorSpec, record_exit, run_monitor, run_tty_monitor};
 
 use super::error::{Context, Error, Result};
 use super::spec::{self, Spec};
@@ -310,6 +310,13 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     };
     let mut setup = SetUp::new(pid, Some(spec), launch, filter.as_ref());
     setup.pending = pending;
+    // A detached terminal goes to its monitor, through the socket it serves `attach` on.
+    if let Some(mon) = &launch.monitor
+        && process.terminal
+        && setup.console_socket.is_none()
+    {
+        setup.console_socket = Some(crate::runtime::attach::socket_path(&mon.state_root.join(&mon.name)));
+    }
     Ok(Created {
         pid,
         monitor_pid,

@@ -76,10 +76,27 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
             libc::close(null);
         }
     }
+    // A terminal's master is served to `attach` from a socket bound before the
+    // init exists (the creator hands the master over through it).
+    let attach = if child.process.terminal {
+        match crate::runtime::attach::listen(&crate::runtime::attach::socket_path(
+            &mon.state_root.join(&mon.name),
+        )) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                message::send(child.sock, &Msg::Failed(e));
+                unsafe { libc::_exit(1) }
+            }
+        }
+    } else {
+        None
+    };
     // The container writes into a pipe and we write its log, so the log can be
     // capped and rotated (without a pipe, it writes the file itself, uncapped).
     let mut relay: Option<(RawFd, RawFd)> = None;
-    if let Some(file) = child.log {
+    if let Some(file) = child.log
+        && attach.is_none()
+    {
         let mut fds = [0; 2];
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
             child.log = Some(fds[1]);
@@ -97,13 +114,19 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     unsafe {
         libc::close(child.sock);
         libc::close(child.parent_sock);
-        if let Some(fd) = child.log {
+        // (A terminal's monitor writes the log file itself: it keeps it.)
+        if let Some(fd) = child.log
+            && attach.is_none()
+        {
             libc::close(fd);
         }
         if let Some((rd, file)) = relay {
             libc::fcntl(rd, libc::F_SETFD, 0);
             libc::fcntl(file, libc::F_SETFD, 0);
         }
+    }
+    if let Some(listener) = attach {
+        tty_monitor(child, mon, pid, listener);
     }
     // Re-exec so the monitor keeps none of the CLI's memory; the init stays our
     // child. The tiny static `mydocker-monitor` beside us is preferred; this
@@ -152,6 +175,82 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     });
     let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove, log);
     unsafe { libc::_exit(code) }
+}
+
+/// The monitor of a container with a terminal: re-exec as `__monitor-tty PID
+/// LISTEN_FD LOG_FD MAX_SIZE MAX_FILE LOG_PATH STDIN STATE_ROOT DATA_ROOT NAME
+/// [--rm]` (`runtime::attach::serve`), else serve from here.
+fn tty_monitor(
+    child: &mut ChildSetup,
+    mon: &MonitorSpec,
+    pid: i32,
+    listener: std::os::unix::net::UnixListener,
+) -> ! {
+    use std::os::fd::AsRawFd;
+    let lfd = listener.as_raw_fd();
+    let log = child.log.unwrap_or(-1);
+    unsafe {
+        libc::fcntl(lfd, libc::F_SETFD, 0);
+        if log >= 0 {
+            libc::fcntl(log, libc::F_SETFD, 0);
+        }
+    }
+    let path = child.launch.log.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
+    let mut argv = vec![
+        "mydocker".to_string(),
+        "__monitor-tty".into(),
+        pid.to_string(),
+        lfd.to_string(),
+        log.to_string(),
+        mon.log_max_size.unwrap_or(u64::MAX).to_string(),
+        mon.log_max_file.unwrap_or(1).max(1).to_string(),
+        path,
+        if child.launch.stdin { "1" } else { "0" }.into(),
+        mon.state_root.display().to_string(),
+        mon.data_root.display().to_string(),
+        mon.name.clone(),
+    ];
+    if mon.auto_remove {
+        argv.push("--rm".into());
+    }
+    if let Ok(cargs) =
+        argv.iter().map(|a| CString::new(a.as_str())).collect::<std::result::Result<Vec<_>, _>>()
+    {
+        let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
+    }
+    let code = run_tty_monitor(&argv[2..]);
+    unsafe { libc::_exit(code) }
+}
+
+/// `__monitor-tty`'s job (arguments as `tty_monitor` passes them): serve the
+/// terminal until the init ends, then record its exit.
+pub fn run_tty_monitor(args: &[String]) -> i32 {
+    use std::os::fd::FromRawFd;
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<i64>().ok());
+    let (Some(pid), Some(lfd), Some(log), Some(max_size), Some(max_file)) =
+        (num(0), num(1), num(2), num(3), num(4))
+    else {
+        return 2;
+    };
+    let (Some(path), Some(stdin), Some(state), Some(data), Some(name)) =
+        (args.get(5), args.get(6), args.get(7), args.get(8), args.get(9))
+    else {
+        return 2;
+    };
+    let rm = args.get(10).map(String::as_str) == Some("--rm");
+    let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(lfd as RawFd) };
+    let log = (log >= 0).then(|| {
+        let file = unsafe { fs::File::from_raw_fd(log as RawFd) };
+        crate::runtime::log_relay::LogFile::new(
+            file,
+            std::path::Path::new(path),
+            max_size as u64,
+            max_file as u64,
+        )
+    });
+    let code = crate::runtime::attach::serve(pid as i32, listener, log, stdin == "1");
+    let _ = fs::remove_file(crate::runtime::attach::socket_path(&std::path::Path::new(state).join(name)));
+    record_exit(state.as_ref(), data.as_ref(), name, code, rm)
 }
 
 /// The log a monitor relays: the pipe the container writes, the open log file.
