@@ -145,3 +145,27 @@ fn bad_policies_are_refused_and_create_nothing() {
     assert!(env.ps_json().is_empty());
     env.finish();
 }
+
+#[test]
+fn a_restarted_terminal_container_keeps_its_terminal() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-dit",
+        "--name",
+        "term",
+        "--restart",
+        "on-failure:1",
+        "sh",
+        "-c",
+        "test -e /again && exec sleep 100; touch /again; exit 1",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(10), || count(&env, "term") == 1 && status(&env, "term") == "Running"),
+        "{}",
+        env.record("term")
+    );
+    assert!(env.root().join("term/attach.sock").exists(), "its new monitor serves the terminal");
+    assert_eq!(env.ok(&["exec", "term", "sh", "-c", "readlink /proc/1/fd/0"]).trim(), "/dev/pts/0");
+    env.finish();
+}
