@@ -286,6 +286,8 @@ pub fn sleep_ms(ms: u64) -> super::error::Result<()> {
         }
         std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
     }
+}
+
 /// Make `path` holding `bytes` (0644), failing with `Conflict` if it exists.
 pub fn create_new(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
