@@ -472,8 +472,7 @@ fn a_rename_cut_short_is_finished_by_the_next_reader() {
 fn stats_streams_a_table_a_second_until_interrupted() {
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "s1", "sleep", "100"]);
-    let mut child =
-        env.command(&["stats"]).stdout(std::process::Stdio::piped()).spawn().expect("spawn stats");
+    let child = env.command(&["stats"]).stdout(std::process::Stdio::piped()).spawn().expect("spawn stats");
     std::thread::sleep(Duration::from_millis(2600));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
