@@ -13,6 +13,9 @@ Method, in short (docs/performance.md has the long version):
     this process, stdin/stdout on /dev/null) and timed from fork to wait4(),
     which also gives the command's peak RSS (what `/usr/bin/time -f %M` shows).
 
+The daily verbs (op verbs; issue 16): start of an ended container, restart
+-t 0 and stats --no-stream, each with --containers running, against Podman.
+
 Data (ops volumes, cp; issue 14): run --rm true with 0, 1 and 10 read-only
 binds (and podman with 0 and 10); cp of a --cp-mib tree (1 MiB files and
 2000 small ones) into and out of a running container vs tar | tar of the same
@@ -81,7 +84,7 @@ CMDS = {
     "trap": ["sh", "-c", 'trap "exit 0" TERM; sleep 1000 & wait'],
 }
 
-OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "oci", "podman-oci",
+OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "verbs", "oci", "podman-oci",
        "load", "layers", "commit", "save", "pull", "network", "net-throughput", "volumes", "cp"]
 # They make bridges, NAT rules and veths in the host's network namespace
 # (mydocker's, pruned after; Podman's netavark's): only when asked for.
@@ -364,6 +367,19 @@ class DockerLike(Tool):
 
     def rm(self, name):
         return self.ok(self.x("rm", name), "rm")
+
+    # The daily verbs (op "verbs", issue 16): the same spelling in both tools.
+    def start_again(self, name):
+        return self.ok(self.x("start", name, timeout=30), "start")
+
+    def stop_now(self, name):
+        return self.ok(self.x("stop", "-t", "0", name, timeout=30), "stop -t 0")
+
+    def restart(self, name):
+        return self.ok(self.x("restart", "-t", "0", name, timeout=30), "restart -t 0")
+
+    def stats(self):
+        return self.ok(self.x("stats", "--no-stream", timeout=60), "stats --no-stream")
 
 
 class MyDocker(DockerLike):
@@ -1095,6 +1111,32 @@ class Bench:
         self.paired("rm", "rm of a container that has ended", {
             "mydocker": "mydocker rm N", "crun": "crun delete ID",
             "runc": "runc delete ID", "podman": "podman rm N"}, fn)
+
+    def op_verbs(self):
+        """start, restart and stats --no-stream (issue 16), with K containers
+        running: the tools with Docker's verbs (mydocker, Podman)."""
+        K = self.args.containers
+        tools = [t for t in self.tools if isinstance(t, DockerLike)]
+        started = self.setup_containers("v", K, tools=tools)
+        try:
+            live = [t for t in tools if len(started.get(t.name, [])) == K]
+
+            def start(t, i):
+                nm = started[t.name][0]
+                t.stop_now(nm)  # untimed: the container to start is an ended one
+                return t.start_again(nm)
+            self.paired("start", f"start of an ended container ({K} running)", {
+                "mydocker": "mydocker start N (after stop -t 0, untimed)",
+                "podman": "podman start N (after stop -t 0, untimed)"}, start, tools=live)
+            self.paired("restart", f"restart -t 0 of a running container ({K} running)", {
+                "mydocker": "mydocker restart -t 0 N", "podman": "podman restart -t 0 N"},
+                lambda t, i: t.restart(started[t.name][1 % K]), tools=live)
+            self.paired("stats", f"stats --no-stream with {K} running containers", {
+                "mydocker": "mydocker stats --no-stream (two samples 1 s apart)",
+                "podman": "podman stats --no-stream"},
+                lambda t, i: t.stats(), tools=live, n=max(3, self.args.n // 5), warmup=1)
+        finally:
+            self.teardown(started)
 
     def op_oci(self):
         tools = self.oci_tools

@@ -52,6 +52,24 @@ pub struct Cli {
 pub enum Command {
     /// Create and run a container: mydocker run [OPTIONS] [IMAGE] COMMAND [ARG...]
     Run(Box<RunOpts>),
+    /// Create a container without starting it (run's options, but -d): print its id
+    Create(Box<RunOpts>),
+    /// Start created or ended containers again, with their files
+    Start(StartOpts),
+    /// Stop containers and start them again
+    Restart(RestartOpts),
+    /// Freeze every process of containers (cgroup freezer)
+    Pause(RefsOpts),
+    /// Let paused containers run again
+    Unpause(RefsOpts),
+    /// Give a container another name
+    Rename(RenameOpts),
+    /// Change the limits of containers (running ones at once)
+    Update(UpdateOpts),
+    /// Show a container's processes: mydocker top CONTAINER [ps OPTIONS]
+    Top(TopOpts),
+    /// Show containers' CPU, memory, network, block I/O and pids
+    Stats(StatsOpts),
     /// List containers
     Ps(PsOpts),
     /// Print a container's log
@@ -232,6 +250,21 @@ pub struct RunOpts {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw]
     #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|rw]")]
     pub volumes_from: Vec<String>,
+    /// Set a label on the container (repeatable)
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Signal that stops the container (default: the image's StopSignal, else TERM)
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds stop and restart wait before SIGKILL (default 10)
+    #[arg(long = "stop-timeout", value_name = "SECONDS", allow_hyphen_values = true)]
+    pub stop_timeout: Option<String>,
+    /// Write the container's id to FILE (which must not exist)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<String>,
+    /// Read environment variables from FILE (K=V lines, # comments, bare K copies)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
     /// [IMAGE] COMMAND [ARG...]
     #[arg(trailing_var_arg = true, value_name = "[IMAGE] COMMAND")]
     pub args: Vec<String>,
@@ -281,6 +314,9 @@ pub struct ExecOpts {
     /// Run as UID[:GID] or NAME[:GROUP] (default: the container's user)
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// Detached: return at once, the command runs on (its output is discarded)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     pub container: String,
     /// COMMAND [ARG...]; one quoted argument with spaces is split into words
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
@@ -294,10 +330,83 @@ pub struct AttachOpts {
 
 #[derive(Args, Debug, Serialize)]
 pub struct StopOpts {
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: i64,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the
+    /// container's --stop-timeout, else 10)
+    #[arg(short = 't', long = "time", visible_alias = "timeout", allow_hyphen_values = true)]
+    pub time: Option<i64>,
+    /// Signal to stop with (default: the container's stop signal)
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
     #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct StartOpts {
+    /// Attach: wait in the foreground, output here, exit with its code
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Keep stdin (implies --attach)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RestartOpts {
+    /// Seconds to wait for it to stop before SIGKILL (default: the
+    /// container's --stop-timeout, else 10)
+    #[arg(short = 't', long = "time", visible_alias = "timeout", allow_hyphen_values = true)]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct RenameOpts {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct UpdateOpts {
+    /// Memory limit (e.g. 32m, 1g, or bytes)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// CPU quota in CPUs (e.g. 0.5)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Relative CPU weight (default 1024)
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<String>,
+    /// Maximum number of processes (-1: unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct TopOpts {
+    pub container: String,
+    /// Options for the host's ps (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PS OPTIONS")]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct StatsOpts {
+    /// Print one table (after one interval) and exit
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// table (default), json, or a template like "{{.Name}} {{.CPUPerc}}"
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Every container, not only running ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Containers (default: every running one)
     pub containers: Vec<String>,
 }
 
@@ -642,6 +751,15 @@ pub fn main(argv: Vec<String>) -> i32 {
         }
         Some(Command::Completion { shell }) => return crate::completion::print_registration(&shell),
         Some(Command::Run(o)) => ("run", rhai::serde::to_dynamic(&o)),
+        Some(Command::Create(o)) => ("create", rhai::serde::to_dynamic(&o)),
+        Some(Command::Start(o)) => ("start", rhai::serde::to_dynamic(&o)),
+        Some(Command::Restart(o)) => ("restart", rhai::serde::to_dynamic(&o)),
+        Some(Command::Pause(o)) => ("pause", rhai::serde::to_dynamic(&o)),
+        Some(Command::Unpause(o)) => ("unpause", rhai::serde::to_dynamic(&o)),
+        Some(Command::Rename(o)) => ("rename", rhai::serde::to_dynamic(&o)),
+        Some(Command::Update(o)) => ("update", rhai::serde::to_dynamic(&o)),
+        Some(Command::Top(o)) => ("top", rhai::serde::to_dynamic(&o)),
+        Some(Command::Stats(o)) => ("stats", rhai::serde::to_dynamic(&o)),
         Some(Command::Ps(o)) => ("ps", rhai::serde::to_dynamic(&o)),
         Some(Command::Logs(o)) => ("logs", rhai::serde::to_dynamic(&o)),
         Some(Command::Exec(o)) => ("exec", rhai::serde::to_dynamic(&o)),

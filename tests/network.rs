@@ -763,3 +763,31 @@ fn of_parallel_runs_publishing_one_port_exactly_one_wins() {
         done(env, &[]);
     });
 }
+
+#[test]
+fn a_renamed_container_is_known_by_its_new_name_and_keeps_its_lease() {
+    in_netns(|| {
+        let env = Env::new();
+        env.ok(&["network", "create", "--subnet", "10.213.0.0/24", "ren"]);
+        env.ok(&["run", "-d", "--name", "a", "--network", "ren", "busybox", "sleep", "60"]);
+        env.ok(&["run", "-d", "--name", "b", "--network", "ren", "busybox", "sleep", "60"]);
+        let ip = ip_of(&env, "a");
+        env.ok(&["rename", "a", "alpha"]);
+        // The other member resolves the new name, not the old one; its own file too.
+        let hosts = env.ok(&["exec", "b", "cat", "/etc/hosts"]);
+        assert!(hosts.contains(&format!("{ip}\talpha")) && !hosts.contains("\ta\n"), "{hosts}");
+        env.ok(&["exec", "b", "ping", "-c1", "-W3", "alpha"]);
+        let lease: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(env.data.path().join(format!("networks/ren/leases/{ip}")))
+                .expect("lease"),
+        )
+        .expect("lease JSON");
+        assert_eq!(lease["container"], "alpha");
+        // Not swept as stale, and still its address after a restart.
+        env.ok(&["network", "prune"]);
+        env.ok(&["restart", "-t", "0", "alpha"]);
+        assert_eq!(ip_of(&env, "alpha"), ip);
+        env.ok(&["exec", "alpha", "ping", "-c1", "-W3", "b"]);
+        done(env, &["ren"]);
+    });
+}

@@ -119,6 +119,15 @@ mod api {
         at(&ctx, || with_host(|cg| rt(cg.kill_all(name, std::time::Duration::from_secs(10)))))
     }
 
+    /// What cgroup `name`'s processes use, from whichever layout the host
+    /// has: `#{cpu_ns, memory_usage, memory_inactive_file, memory_limit,
+    /// io_read_bytes, io_write_bytes, pids, pids_limit}`, each `()` where the
+    /// host has no such file (a limit: also when unlimited).
+    #[rhai_fn(return_raw)]
+    pub fn stats(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {
+        at(&ctx, || with_host(|cg| to_dyn(&rt(cg.stats(name))?)))
+    }
+
     /// Read an interface file of cgroup `name`, e.g. "memory.usage_in_bytes".
     #[rhai_fn(return_raw)]
     pub fn read(ctx: NativeCallContext, name: &str, file: &str) -> RhaiResult<String> {

@@ -270,6 +270,22 @@ mod api {
         at(&ctx, || rt(procs::wait_gone(pid as i32, start_time as u64, timeout_ms)))
     }
 
+    /// Bytes received and sent by process `pid`'s network namespace, on every
+    /// interface but loopback: `#{rx, tx}`.
+    #[rhai_fn(return_raw)]
+    pub fn net_io(ctx: NativeCallContext, pid: i64) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let path = format!("/proc/{pid}/net/dev");
+            let text = rt(std::fs::read_to_string(&path)
+                .map_err(|e| crate::runtime::error::Error::os(format!("read {path}: {e}"))))?;
+            let (rx, tx) = crate::runtime::cgroups::stats::net_dev_bytes(&text);
+            let mut m = Map::new();
+            m.insert("rx".into(), Dynamic::from(rx));
+            m.insert("tx".into(), Dynamic::from(tx));
+            Ok(Dynamic::from_map(m))
+        })
+    }
+
     /// Signal number for a name ("TERM", "SIGKILL") or number string.
     #[rhai_fn(return_raw)]
     pub fn parse_signal(ctx: NativeCallContext, name: &str) -> RhaiResult<i64> {

@@ -154,6 +154,15 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("port", include_str!("../../scripts/port.rhai")),
     ("on-exit", include_str!("../../scripts/on-exit.rhai")),
     ("attach", include_str!("../../scripts/attach.rhai")),
+    ("create", include_str!("../../scripts/create.rhai")),
+    ("start", include_str!("../../scripts/start.rhai")),
+    ("restart", include_str!("../../scripts/restart.rhai")),
+    ("pause", include_str!("../../scripts/pause.rhai")),
+    ("unpause", include_str!("../../scripts/unpause.rhai")),
+    ("rename", include_str!("../../scripts/rename.rhai")),
+    ("update", include_str!("../../scripts/update.rhai")),
+    ("top", include_str!("../../scripts/top.rhai")),
+    ("stats", include_str!("../../scripts/stats.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.
@@ -175,6 +184,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("filters", include_str!("../../stdlib/filters.rhai")),
     ("restarts", include_str!("../../stdlib/restarts.rhai")),
     ("ulimits", include_str!("../../stdlib/ulimits.rhai")),
+    ("create", include_str!("../../stdlib/create.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.

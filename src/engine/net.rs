@@ -149,6 +149,21 @@ mod api {
         })
     }
 
+    /// Name container `container_id`'s lease on network `name` after
+    /// `container` (its new name); the lease, or `()`. Hold `net::lock()`.
+    #[rhai_fn(return_raw)]
+    pub fn rename_lease(
+        ctx: NativeCallContext,
+        name: &str,
+        container_id: &str,
+        container: &str,
+    ) -> RhaiResult<Dynamic> {
+        at(&ctx, || match rt(store().rename_lease(name, container_id, container))? {
+            Some(l) => to_dyn(&l),
+            None => Ok(Dynamic::UNIT),
+        })
+    }
+
     /// The leases on network `name` (its members), by address.
     #[rhai_fn(return_raw)]
     pub fn leases(ctx: NativeCallContext, name: &str) -> RhaiResult<Dynamic> {

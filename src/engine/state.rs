@@ -102,6 +102,15 @@ mod api {
         store().recorded_id(name).map(Dynamic::from).unwrap_or(Dynamic::UNIT)
     }
 
+    /// Rename container `name` to `new_name` with `patch` merged into its
+    /// record (its paths that hold the name), atomically under its lock: a
+    /// taken name throws kind `conflict`, a bad one `invalid`. Returns the
+    /// new record.
+    #[rhai_fn(return_raw)]
+    pub fn rename(ctx: NativeCallContext, name: &str, new_name: &str, patch: Map) -> RhaiResult<Dynamic> {
+        at(&ctx, || rt(store().rename(name, new_name, &super::record(patch)?)).map(record_to_dyn))
+    }
+
     /// Delete the container's state directory (no error if it is gone).
     #[rhai_fn(return_raw)]
     pub fn remove(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {

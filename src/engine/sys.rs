@@ -65,6 +65,15 @@ mod api {
         })
     }
 
+    /// A value as JSON on one line (JSON Lines: one record per line).
+    #[rhai_fn(return_raw)]
+    pub fn to_json_line(ctx: NativeCallContext, value: Dynamic) -> RhaiResult<String> {
+        at(&ctx, || {
+            let v: serde_json::Value = rhai::serde::from_dynamic(&value)?;
+            serde_json::to_string(&v).map_err(|e| e.to_string().into())
+        })
+    }
+
     /// Parse JSON text into maps, arrays and values.
     #[rhai_fn(return_raw)]
     pub fn parse_json(ctx: NativeCallContext, text: &str) -> RhaiResult<Dynamic> {
@@ -232,6 +241,39 @@ mod api {
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()
+    }
+
+    /// Make the host file `path` holding `text` (mode 0644), only if it does
+    /// not exist: throws kind `conflict` when it does (`--cidfile`).
+    #[rhai_fn(return_raw)]
+    pub fn create_file(ctx: NativeCallContext, path: &str, text: &str) -> RhaiResult<()> {
+        at(&ctx, || rt(sys::create_new(std::path::Path::new(path), text.as_bytes())))
+    }
+
+    /// Remove the host file `path`; a missing one is no error.
+    #[rhai_fn(return_raw)]
+    pub fn remove_file(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
+        at(&ctx, || match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => rt(Err(crate::runtime::error::Error::os(format!("remove {path}: {e}")))),
+        })
+    }
+
+    /// Run a host program, `argv[0]` looked up in PATH, with stdin from
+    /// /dev/null, and wait: `#{code, stdout, stderr}` (code 128+N when killed
+    /// by signal N). Throws kind `not_found` when there is no such program.
+    #[rhai_fn(return_raw)]
+    pub fn command(ctx: NativeCallContext, argv: rhai::Array) -> RhaiResult<Dynamic> {
+        at(&ctx, || {
+            let argv: Vec<String> = argv.into_iter().map(|a| a.to_string()).collect();
+            let out = rt(sys::run_host(&argv))?;
+            let mut m = rhai::Map::new();
+            m.insert("code".into(), Dynamic::from(out.0 as i64));
+            m.insert("stdout".into(), Dynamic::from(out.1));
+            m.insert("stderr".into(), Dynamic::from(out.2));
+            Ok(Dynamic::from_map(m))
+        })
     }
 }
 

@@ -58,6 +58,11 @@ pub fn mount_overlay(data_root: &Path, id: &str, lowers: &[PathBuf], volatile: b
         }
     }
     if !is_mounted(&layer.merged)? {
+        // A volatile overlay leaves `work/incompat/volatile`, and the kernel
+        // refuses to mount over it again (its writes may not have reached the
+        // disk before a crash). A layer mounted again here was unmounted
+        // cleanly (a restarted `--rm` container): its files are whole.
+        let _ = fs::remove_dir_all(layer.work.join("work/incompat"));
         match mount_with_fsconfig(&layer, volatile) {
             Ok(()) => Ok(()),
             // No new mount API or no `lowerdir+` (before 6.8): mount(2).

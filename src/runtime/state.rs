@@ -31,6 +31,9 @@ pub const CONFIG: &str = "config.json";
 /// The container's id alone, written once at creation where the state root
 /// has no xattrs (see `Store::create`).
 pub const ID_FILE: &str = "id";
+/// A renamed container's new record, between moving its directory and
+/// putting the record in place (see `Store::rename`).
+const RENAMED: &str = "config.json.renamed";
 
 /// Names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as Docker; this also keeps `..` and `/` out of paths.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -120,6 +123,29 @@ impl Store {
     }
 
     pub fn load(&self, name: &str) -> Result<Record> {
+        match self.read_record(name)? {
+            Ok(rec) => Ok(rec),
+            // A `rename` moves the directory, then its record: between the
+            // two it holds the lock. Wait for it, or finish a crashed one.
+            Err(_) => {
+                let _lock = self.lock(name)?;
+                self.finish_rename(name);
+                self.read_record(name)?.map_err(|other| self.misnamed(name, &other))
+            }
+        }
+    }
+
+    fn misnamed(&self, name: &str, rec: &Record) -> Error {
+        Error::os(format!(
+            "{}: corrupt record: it names another container ({})",
+            self.dir(name).join(CONFIG).display(),
+            name_of(rec)
+        ))
+    }
+
+    /// The record of `name`; `Err(record)` inside when the record names
+    /// another container.
+    fn read_record(&self, name: &str) -> Result<std::result::Result<Record, Record>> {
         validate_name(name)?;
         let path = self.dir(name).join(CONFIG);
         let text = match super::sys::read_small(&path) {
@@ -139,16 +165,62 @@ impl Store {
                 // A record copied (or a directory linked) from another container
                 // must not make us act on that one.
                 if map.get("name").and_then(Value::as_str) != Some(name) {
-                    return Err(Error::os(format!(
-                        "{}: corrupt record: it names another container ({})",
-                        path.display(),
-                        name_of(&map)
-                    )));
+                    return Ok(Err(map));
                 }
-                Ok(map)
+                Ok(Ok(map))
             }
             Ok(_) => Err(Error::os(format!("{}: not a JSON object", path.display()))),
             Err(e) => Err(Error::os(format!("{}: corrupt record: {e}", path.display()))),
+        }
+    }
+
+    /// Rename container `old` to `new`, merging `patch` (the record's paths
+    /// that hold its name) into its record, under its lock: the new record is
+    /// staged in its directory, the directory renamed without replacing
+    /// anything (a taken name is a `Conflict`), then the record put in place.
+    /// Its id (the directory's xattr) and open files move with it.
+    pub fn rename(&self, old: &str, new: &str, patch: &Record) -> Result<Record> {
+        validate_name(new)?;
+        let _lock = self.lock(old)?;
+        let mut rec = self.read_record(old)?.map_err(|other| self.misnamed(old, &other))?;
+        for (k, v) in patch {
+            rec.insert(k.clone(), v.clone());
+        }
+        rec.insert("name".into(), new.into());
+        let (from, to) = (self.dir(old), self.dir(new));
+        let staged = from.join(RENAMED);
+        write_atomic(&staged, &rec)?;
+        let moved = nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &from,
+            nix::fcntl::AT_FDCWD,
+            &to,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        if let Err(e) = moved {
+            let _ = fs::remove_file(&staged);
+            return Err(if e == nix::errno::Errno::EEXIST || e == nix::errno::Errno::ENOTEMPTY {
+                self.conflict(new)
+            } else {
+                Error::os(format!("rename {} to {}: {}", from.display(), to.display(), e.desc()))
+            });
+        }
+        super::sys::crash_point("rename:moved");
+        fs::rename(to.join(RENAMED), to.join(CONFIG))
+            .ctx(|| format!("rename {} into place", to.join(RENAMED).display()))?;
+        Ok(rec)
+    }
+
+    /// A rename that crashed between moving the directory and its record:
+    /// put the staged record in place if it names this directory.
+    fn finish_rename(&self, name: &str) {
+        let staged = self.dir(name).join(RENAMED);
+        let Ok(text) = super::sys::read_small(&staged) else { return };
+        let names_it = serde_json::from_slice::<Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("name").and_then(Value::as_str) == Some(name));
+        if names_it {
+            let _ = fs::rename(&staged, self.dir(name).join(CONFIG));
         }
     }
 
@@ -180,7 +252,9 @@ impl Store {
     /// Read-modify-write under the container's lock.
     pub fn modify(&self, name: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
         let _lock = self.lock(name)?;
-        let mut rec = self.load(name)?;
+        // Not `load`: it would wait for the lock held here.
+        self.finish_rename(name);
+        let mut rec = self.read_record(name)?.map_err(|other| self.misnamed(name, &other))?;
         f(&mut rec);
         write_atomic(&self.dir(name).join(CONFIG), &rec)?;
         Ok(rec)
@@ -335,7 +409,12 @@ impl Store {
     /// `file` is a plain name other than the record's.
     pub fn write_file(&self, name: &str, file: &str, text: &str) -> Result<PathBuf> {
         validate_name(name)?;
-        if file.is_empty() || file.contains('/') || file.starts_with('.') || file == CONFIG || file == ID_FILE
+        if file.is_empty()
+            || file.contains('/')
+            || file.starts_with('.')
+            || file == CONFIG
+            || file == ID_FILE
+            || file == RENAMED
         {
             return Err(Error::invalid(format!("invalid state file name {file:?}")));
         }

@@ -288,6 +288,42 @@ pub fn sleep_ms(ms: u64) -> super::error::Result<()> {
     }
 }
 
+/// Make `path` holding `bytes` (0644), failing with `Conflict` if it exists.
+pub fn create_new(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::new(super::error::Kind::Conflict, format!("{} exists", path.display())));
+        }
+        Err(e) => return Err(Error::os(format!("create {}: {e}", path.display()))),
+    };
+    f.write_all(bytes).ctx(|| format!("write {}", path.display()))
+}
+
+/// Run host program `argv` (stdin /dev/null) to its end: (exit code, or
+/// 128+N for signal N; stdout; stderr).
+pub fn run_host(argv: &[String]) -> Result<(i32, String, String)> {
+    use std::os::unix::process::ExitStatusExt;
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(Error::invalid("no program given"));
+    };
+    let out = match std::process::Command::new(prog).args(args).stdin(std::process::Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::not_found(format!("{prog}: no such program in PATH")));
+        }
+        Err(e) => return Err(Error::os(format!("run {prog}: {e}"))),
+    };
+    let code = out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+    Ok((
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

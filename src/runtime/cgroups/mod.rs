@@ -10,6 +10,7 @@ mod devices_bpf;
 mod freezer;
 pub mod in_container;
 pub mod resources;
+pub mod stats;
 mod v1;
 mod v2;
 
@@ -441,6 +442,10 @@ impl Cgroups {
                     }
                 }
             }
+            // A frozen (paused) process dies only once thawed.
+            if self.freezer_state(name).is_ok_and(|s| s != "running") {
+                let _ = self.thaw(name);
+            }
             if std::time::Instant::now() > deadline {
                 return Err(Error::os(format!(
                     "cgroup {name} still has processes after SIGKILL: {:?}",
@@ -450,6 +455,21 @@ impl Cgroups {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             crate::runtime::host_process::wait_all_ended(&ends, left);
         }
+    }
+
+    /// What cgroup `name`'s processes use (`stats`): each counter from the
+    /// hierarchy that has it, v1 ones first (on a hybrid host they own the
+    /// controllers).
+    pub fn stats(&self, name: &str) -> Result<stats::Stats> {
+        check_name(name)?;
+        let mut s = stats::Stats::default();
+        for h in self.hierarchies.iter().filter(|h| h.version == 1) {
+            stats::v1(&h.mount.join(name), &mut s);
+        }
+        for h in self.hierarchies.iter().filter(|h| h.version == 2) {
+            stats::v2(&h.mount.join(name), &mut s);
+        }
+        Ok(s)
     }
 
     /// Read one interface file of the container's cgroup, e.g. `memory.usage_in_bytes`.

@@ -381,6 +381,27 @@ impl NetStore {
         Err(Error::new(Kind::Conflict, format!("no free address left on network {name} ({subnet})")))
     }
 
+    /// Name container `container_id`'s lease on network `name` after
+    /// `container` (a `rename`): the lease file is replaced whole. The lease,
+    /// if it has one. Hold the lock.
+    pub fn rename_lease(&self, name: &str, container_id: &str, container: &str) -> Result<Option<Lease>> {
+        let dir = self.leases_dir(name);
+        for mut l in self.leases(name)? {
+            if l.container_id == container_id {
+                l.container = container.to_string();
+                let tmp = dir.join(format!(".{}-{}-rename", l.ip, std::process::id()));
+                let _ = fs::remove_file(&tmp);
+                write_new(&tmp, &to_json(&l)?)?;
+                let path = dir.join(&l.ip);
+                fs::rename(&tmp, &path).ctx(|| format!("rename {}", path.display())).inspect_err(|_| {
+                    let _ = fs::remove_file(&tmp);
+                })?;
+                return Ok(Some(l));
+            }
+        }
+        Ok(None)
+    }
+
     /// Give up container `container_id`'s address on `name`; the lease it
     /// had, if any. Idempotent.
     pub fn release(&self, name: &str, container_id: &str) -> Result<Option<Lease>> {

@@ -291,13 +291,31 @@ pub fn record_exit(
     auto_remove: bool,
 ) -> i32 {
     let store = Store::new(state_root);
-    let (id, policy) = match store.record_exit(name, code) {
-        Ok(rec) => (rec.get("id").and_then(|v| v.as_str()).map(str::to_string), has_restart_policy(&rec)),
+    // `name` may be the container's id, which a `rename` keeps; a rename in
+    // progress can hide it for a moment: look again.
+    let mut recorded = Err(crate::runtime::error::Error::not_found(format!("no such container: {name}")));
+    for _ in 0..3 {
+        recorded = store.resolve(name).and_then(|n| store.record_exit(&n, code));
+        if recorded.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (id, policy, manual_restart, current) = match recorded {
+        Ok(rec) => (
+            rec.get("id").and_then(|v| v.as_str()).map(str::to_string),
+            has_restart_policy(&rec),
+            rec.get("manual_restart").and_then(|v| v.as_bool()).unwrap_or(false),
+            rec.get("name").and_then(|v| v.as_str()).unwrap_or(name).to_string(),
+        ),
         Err(e) => {
             log::warn!("monitor: recording the exit of {name}: {e}");
-            (None, false)
+            (None, false, false, name.to_string())
         }
     };
+    // `restart` of a --rm container: it is started again, not removed.
+    let auto_remove = auto_remove && !manual_restart;
+    let name = current.as_str();
     // An ended container holds no mount (as with Docker): its files stay in the
     // layer and `start`/`restart` mount it again; `rm` need not pay the
     // unmount's sync of the host filesystem. A --rm container goes entirely.
