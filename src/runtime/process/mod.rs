@@ -311,11 +311,8 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
     let mut setup = SetUp::new(pid, Some(spec), launch, filter.as_ref());
     setup.pending = pending;
     // A detached terminal goes to its monitor, through the socket it serves `attach` on.
-    if let Some(mon) = &launch.monitor
-        && process.terminal
-        && setup.console_socket.is_none()
-    {
-        setup.console_socket = Some(crate::runtime::attach::socket_path(&mon.state_root.join(&mon.name)));
+    if launch.monitor.is_some() && process.terminal && setup.console_socket.is_none() {
+        setup.console_socket = Some(crate::runtime::attach::socket_path(&launch.bundle));
     }
     Ok(Created {
         pid,

@@ -79,9 +79,7 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     // A terminal's master is served to `attach` from a socket bound before the
     // init exists (the creator hands the master over through it).
     let attach = if child.process.terminal {
-        match crate::runtime::attach::listen(&crate::runtime::attach::socket_path(
-            &mon.state_root.join(&mon.name),
-        )) {
+        match crate::runtime::attach::listen(&crate::runtime::attach::socket_path(&child.launch.bundle)) {
             Ok(l) => Some(l),
             Err(e) => {
                 message::send(child.sock, &Msg::Failed(e));
@@ -205,7 +203,12 @@ fn tty_monitor(
         mon.log_max_size.unwrap_or(u64::MAX).to_string(),
         mon.log_max_file.unwrap_or(1).max(1).to_string(),
         path,
-        if child.launch.stdin { "1" } else { "0" }.into(),
+        // Typing allowed (-i), and the socket to remove at the end.
+        format!(
+            "{}:{}",
+            u8::from(child.launch.stdin),
+            crate::runtime::attach::socket_path(&child.launch.bundle).display()
+        ),
         mon.state_root.display().to_string(),
         mon.data_root.display().to_string(),
         mon.name.clone(),
@@ -248,8 +251,11 @@ pub fn run_tty_monitor(args: &[String]) -> i32 {
             max_file as u64,
         )
     });
-    let code = crate::runtime::attach::serve(pid as i32, listener, log, stdin == "1");
-    let _ = fs::remove_file(crate::runtime::attach::socket_path(&std::path::Path::new(state).join(name)));
+    let (typing, socket) = stdin.split_once(':').unwrap_or((stdin.as_str(), ""));
+    let code = crate::runtime::attach::serve(pid as i32, listener, log, typing == "1");
+    if !socket.is_empty() {
+        let _ = fs::remove_file(socket);
+    }
     record_exit(state.as_ref(), data.as_ref(), name, code, rm)
 }
 
