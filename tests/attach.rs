@@ -16,6 +16,10 @@ fn attach_types_sees_detaches_and_ends() {
     let id = env.ok(&["run", "-dit", "--name", "shell", "sh"]);
     assert_eq!(id.trim().len(), 64, "run -dit prints the id: {id}");
     let attach = || env.command(&["attach", "shell"]);
+    // Whoever connects gets the terminal's master: only root may.
+    let mode = std::fs::metadata(env.root().join("shell/attach.sock"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600));
 
     // Type a command, see its output, detach: the shell runs on.
     let (out, code) = through_pty(
