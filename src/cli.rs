@@ -826,22 +826,7 @@ fn scripts_command(action: Option<&str>, name: Option<&str>) -> i32 {
                 };
                 rows.push((n.to_string(), origin));
             }
-            for dir in script_path() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-                let mut found: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-                found.sort();
-                for p in found {
-                    let Some(stem) = p.file_stem().and_then(|s| s.to_str()).map(String::from) else {
-                        continue;
-                    };
-                    if p.extension().and_then(|e| e.to_str()) != Some("rhai")
-                        || rows.iter().any(|(n, _)| *n == stem)
-                    {
-                        continue;
-                    }
-                    rows.push((stem, p.display().to_string()));
-                }
-            }
+            rows.extend(user_commands());
             let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(7);
             println!("{:w$}   SOURCE", "COMMAND");
             for (n, o) in rows {
