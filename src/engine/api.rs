@@ -28,6 +28,7 @@ pub const MODULES: &[&str] = &[
     "net",
     "volume",
     "files",
+    "clock",
     "sys",
     "log",
 ];

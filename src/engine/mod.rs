@@ -1,11 +1,12 @@
 //! The Rhai engine: runtime primitives as namespaced modules (`container::`,
-//! `cgroup::`, `rootfs::`, `state::`, `image::`, `seccomp::`, `sys::`, `log::`), the bundled
+//! `cgroup::`, `rootfs::`, `state::`, `image::`, `seccomp::`, `clock::`, `sys::`, `log::`), the bundled
 //! stdlib as importable modules, and script running with readable errors.
 //!
 //! The bindings are thin: they convert types and errors and decide nothing.
 
 pub mod api;
 mod cgroup;
+mod clock;
 mod container;
 mod files;
 mod image;
@@ -246,6 +247,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("net", net::module().into());
     engine.register_static_module("volume", volume::module().into());
     engine.register_static_module("files", files::module().into());
+    engine.register_static_module("clock", clock::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

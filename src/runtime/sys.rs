@@ -5,27 +5,7 @@ use std::io::Read;
 
 /// Current time as RFC 3339 in UTC with milliseconds, e.g. `2026-11-30T00:51:32.123Z`.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format_utc(now.as_secs() as i64, now.subsec_millis())
-}
-
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-pub fn format_utc(secs: i64, millis: u32) -> String {
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", s / 3600, (s / 60) % 60, s % 60)
+    super::clock::format(super::clock::now_ns(), 3)
 }
 
 /// Make `path` a directory only root can enter (0700), creating it and its
@@ -342,8 +322,7 @@ mod tests {
 
     #[test]
     fn time_format() {
-        assert_eq!(format_utc(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_utc(1_532_088_104, 5), "2018-07-20T12:01:44.005Z");
+        assert_eq!(super::super::clock::format(5_000_000, 3), "1970-01-01T00:00:00.005Z");
         assert_eq!(now_rfc3339().len(), 24);
     }
 
