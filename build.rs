@@ -38,4 +38,40 @@ fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-changed=src/runtime/log_split.rs");
     println!("cargo:rerun-if-changed=build.rs");
+    version_facts();
+}
+
+/// What `mydocker version` reports of its build: the compiler, the Rhai
+/// crate (from Cargo.lock) and the git commit, when there is one.
+fn version_facts() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = |cmd: &mut Command| {
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let rustc_version = out(Command::new(rustc).arg("--version"));
+    println!("cargo:rustc-env=MYDOCKER_RUSTC={rustc_version}");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let mut lines = lock.lines();
+    let mut rhai = String::new();
+    while let Some(l) = lines.next() {
+        if l == "name = \"rhai\"" {
+            rhai = lines
+                .next()
+                .and_then(|v| v.strip_prefix("version = "))
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string();
+            break;
+        }
+    }
+    println!("cargo:rustc-env=MYDOCKER_RHAI={rhai}");
+    let commit = out(Command::new("git").args(["rev-parse", "--short=12", "HEAD"]));
+    println!("cargo:rustc-env=MYDOCKER_GIT_COMMIT={commit}");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs/heads");
 }

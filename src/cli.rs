@@ -120,6 +120,19 @@ pub enum Command {
     Port(crate::cli_net::PortOpts),
     /// Attach this terminal to a detached container's (run -dit); Ctrl-P Ctrl-Q detaches
     Attach(AttachOpts),
+    /// Show lifecycle events (from the journal of every mydocker command);
+    /// follows new ones until --until
+    Events(EventsOpts),
+    /// Show what mydocker runs on: runtime, cgroups, storage, counts
+    Info(FormatOpts),
+    /// Show mydocker's version and how it was built
+    Version(FormatOpts),
+    /// Manage mydocker (df, prune, info, events)
+    #[command(subcommand)]
+    System(SystemCmd),
+    /// Manage containers (ls, prune)
+    #[command(subcommand)]
+    Container(ContainerCmd),
     /// Open the interactive Rhai shell
     Repl,
     /// Print the shell code that completes mydocker's commands, options,
@@ -619,6 +632,82 @@ pub enum ImageCmd {
     Push(PushOpts),
 }
 
+#[derive(Args, Debug, Serialize)]
+pub struct EventsOpts {
+    /// Show the events since TIME (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Stop at TIME (the same forms), then exit; without it, new events are followed
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only events matching KEY=VALUE (container, event, image, label, network, type, volume)
+    #[arg(short = 'f', long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Output format: json (one event per line) or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct FormatOpts {
+    /// Output format: json or a Go template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct DfOpts {
+    /// One row per image, container and volume
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Output format: table, json or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct PruneOpts {
+    /// Do not ask for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Only what matches KEY=VALUE (until=TIME, label=KEY[=VALUE], label!=…)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Subcommand, Debug, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SystemCmd {
+    /// Show the disk space images, containers and volumes take
+    Df(DfOpts),
+    /// Remove stopped containers, unused networks and dangling images (-a: every unused image)
+    Prune {
+        /// Remove every image no container uses, not only dangling ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Remove anonymous volumes no container uses too
+        #[arg(long)]
+        volumes: bool,
+        #[command(flatten)]
+        #[serde(flatten)]
+        prune: PruneOpts,
+    },
+    /// Show what mydocker runs on
+    Info(FormatOpts),
+    /// Show lifecycle events
+    Events(EventsOpts),
+}
+
+#[derive(Subcommand, Debug, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ContainerCmd {
+    /// List containers (as `ps`)
+    #[command(alias = "list")]
+    Ls(PsOpts),
+    /// Remove every stopped container
+    Prune(PruneOpts),
+}
+
 pub fn init_logging(level: &str) -> Result<(), String> {
     use simplelog::{ConfigBuilder, LevelFilter, WriteLogger};
     let filter = match level.to_ascii_lowercase().as_str() {
@@ -791,6 +880,15 @@ pub fn main(argv: Vec<String>) -> i32 {
         Some(Command::Network(o)) => ("network", rhai::serde::to_dynamic(&o)),
         Some(Command::Port(o)) => ("port", rhai::serde::to_dynamic(&o)),
         Some(Command::Attach(o)) => ("attach", rhai::serde::to_dynamic(&o)),
+        Some(Command::Events(o)) => ("events", rhai::serde::to_dynamic(&o)),
+        Some(Command::Info(o)) => ("info", rhai::serde::to_dynamic(&o)),
+        Some(Command::Version(o)) => ("version", rhai::serde::to_dynamic(&o)),
+        // The system verbs that are top-level commands too run the same script.
+        Some(Command::System(SystemCmd::Info(o))) => ("info", rhai::serde::to_dynamic(&o)),
+        Some(Command::System(SystemCmd::Events(o))) => ("events", rhai::serde::to_dynamic(&o)),
+        Some(Command::System(o)) => ("system", rhai::serde::to_dynamic(&o)),
+        Some(Command::Container(ContainerCmd::Ls(o))) => ("ps", rhai::serde::to_dynamic(&o)),
+        Some(Command::Container(o)) => ("container", rhai::serde::to_dynamic(&o)),
         Some(Command::External(args)) => return run_external(args),
     };
     let opts = match opts {

@@ -84,6 +84,9 @@ pub enum NetworkCmd {
         /// Accepted for Docker habits (nothing asks)
         #[arg(short = 'f', long)]
         force: bool,
+        /// Only networks matching KEY=VALUE (until=TIME, label=KEY[=VALUE], label!=…)
+        #[arg(long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Connect a running container to a network
     Connect {

@@ -58,9 +58,7 @@ fn leases(env: &Env) -> Vec<String> {
 /// Remove every container, then the networks `nets` and the unused default
 /// bridge; assert no lease is left, then the harness's own checks.
 fn done(env: Env, nets: &[&str]) {
-    let names: Vec<String> = std::fs::read_dir(env.root())
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
+    let names = env.container_dirs();
     if !names.is_empty() {
         let mut args = vec!["rm", "-f"];
         args.extend(names.iter().map(String::as_str));
@@ -443,10 +441,7 @@ fn bad_network_options_are_refused_and_change_nothing() {
             let o = env.run(args);
             assert_ne!(o.code, 0, "{args:?}");
             assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
-            assert!(
-                std::fs::read_dir(env.root()).expect("root").next().is_none(),
-                "{args:?} left a container"
-            );
+            assert!(env.container_dirs().is_empty(), "{args:?} left a container");
         }
         let nets = env.ok(&["network", "ls", "--format", "json"]);
         let nets: Vec<serde_json::Value> = serde_json::from_str(&nets).expect("json");

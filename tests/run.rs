@@ -255,7 +255,7 @@ fn bad_input_gets_one_line_and_changes_nothing() {
     }
     assert_eq!(env.ok(&["ps"]), before, "bad input changed the state");
     // exactly one container dir, no stray layers
-    assert_eq!(std::fs::read_dir(env.root()).map(|d| d.count()).unwrap_or(0), 1);
+    assert_eq!(env.container_dirs().len(), 1);
     assert_eq!(std::fs::read_dir(env.data.path().join("containers")).map(|d| d.count()).unwrap_or(0), 1);
     env.finish();
 }

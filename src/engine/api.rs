@@ -29,6 +29,7 @@ pub const MODULES: &[&str] = &[
     "volume",
     "files",
     "clock",
+    "events",
     "sys",
     "log",
 ];

@@ -20,6 +20,14 @@ fn paths(a: Array) -> Vec<PathBuf> {
 mod api {
     use super::*;
 
+    /// Bytes of the files under host path `path` (a hardlinked file once,
+    /// links not followed, mounts below not entered; 0 when it is missing):
+    /// a container's SIZE is its upper dir's, a volume's its `_data`'s.
+    #[rhai_fn(return_raw)]
+    pub fn disk_usage(ctx: NativeCallContext, path: &str) -> RhaiResult<i64> {
+        at(&ctx, || rt(crate::runtime::disk_usage::usage(Path::new(path))).map(|n| n as i64))
+    }
+
     /// Copy host path `src` to `dest` inside the container root `root`
     /// (`/proc/PID/root` of a running container, or `private_root`'s), as
     /// Docker's `cp`: into an existing directory under the source's name,

@@ -175,6 +175,13 @@ mod api {
         })
     }
 
+    /// Bytes of the files of the layer `diff_id` (a layer is stored once,
+    /// however many images have it); throws kind `not_found`.
+    #[rhai_fn(return_raw)]
+    pub fn layer_size(ctx: NativeCallContext, diff_id: &str) -> RhaiResult<i64> {
+        at(&ctx, || rt(store().layer(diff_id)).map(|l| l.size as i64))
+    }
+
     /// The image's config (Entrypoint, Cmd, Env, WorkingDir, User,
     /// StopSignal, Labels…, as the OCI image config's `config` has them);
     /// `#{}` for an image without one.

@@ -8,6 +8,7 @@ pub mod api;
 mod cgroup;
 mod clock;
 mod container;
+mod events;
 mod files;
 mod image;
 mod net;
@@ -164,6 +165,11 @@ pub const SCRIPTS: &[(&str, &str)] = &[
     ("update", include_str!("../../scripts/update.rhai")),
     ("top", include_str!("../../scripts/top.rhai")),
     ("stats", include_str!("../../scripts/stats.rhai")),
+    ("events", include_str!("../../scripts/events.rhai")),
+    ("info", include_str!("../../scripts/info.rhai")),
+    ("version", include_str!("../../scripts/version.rhai")),
+    ("system", include_str!("../../scripts/system.rhai")),
+    ("container", include_str!("../../scripts/container.rhai")),
 ];
 
 /// The bundled stdlib, importable by name: `import "table" as table;`.
@@ -186,6 +192,8 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("restarts", include_str!("../../stdlib/restarts.rhai")),
     ("ulimits", include_str!("../../stdlib/ulimits.rhai")),
     ("create", include_str!("../../stdlib/create.rhai")),
+    ("journal", include_str!("../../stdlib/journal.rhai")),
+    ("prune", include_str!("../../stdlib/prune.rhai")),
 ];
 
 /// Resolves `import "name"` to a bundled stdlib module, else to a file next to the script.
@@ -248,6 +256,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("volume", volume::module().into());
     engine.register_static_module("files", files::module().into());
     engine.register_static_module("clock", clock::module().into());
+    engine.register_static_module("events", events::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

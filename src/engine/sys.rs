@@ -238,6 +238,41 @@ mod api {
         sys::host_devices().into_iter().map(|d| Dynamic::from_map(device_map(d))).collect()
     }
 
+    /// Facts about the host for `info`: `#{os_type, hostname, kernel,
+    /// kernel_build, arch, cpus}` (`uname` and the CPUs we may use).
+    #[rhai_fn(return_raw)]
+    pub fn host(ctx: NativeCallContext) -> RhaiResult<Map> {
+        at(&ctx, || {
+            let u = rt(sys::uname())?;
+            let mut m = Map::new();
+            m.insert("os_type".into(), u.sysname.to_lowercase().into());
+            m.insert("hostname".into(), u.nodename.into());
+            m.insert("kernel".into(), u.release.into());
+            m.insert("kernel_build".into(), u.version.into());
+            m.insert("arch".into(), u.machine.into());
+            m.insert("cpus".into(), Dynamic::from_int(sys::cpu_count() as i64));
+            Ok(m)
+        })
+    }
+
+    /// The kind of filesystem `path` is on (`extfs`, `xfs`, `tmpfs`, …).
+    #[rhai_fn(return_raw)]
+    pub fn fs_type(ctx: NativeCallContext, path: &str) -> RhaiResult<String> {
+        at(&ctx, || rt(sys::fs_type(std::path::Path::new(path))))
+    }
+
+    /// How this mydocker was built: `#{version, rhai, rustc, git_commit,
+    /// target}` (`git_commit` empty when built outside a git checkout).
+    pub fn version() -> Map {
+        let mut m = Map::new();
+        m.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        m.insert("rhai".into(), env!("MYDOCKER_RHAI").into());
+        m.insert("rustc".into(), env!("MYDOCKER_RUSTC").into());
+        m.insert("git_commit".into(), env!("MYDOCKER_GIT_COMMIT").into());
+        m.insert("target".into(), format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH).into());
+        m
+    }
+
     /// Does `path` exist on the host?
     pub fn exists(path: &str) -> bool {
         std::path::Path::new(path).exists()

@@ -390,14 +390,18 @@ impl Store {
     /// Record that the container's init ended with `code` (128+N for signal N).
     /// A container whose record says a stop was requested ends `Stopped`, else `Exited`.
     pub fn record_exit(&self, name: &str, code: i32) -> Result<Record> {
-        let finished = super::sys::now_rfc3339();
-        self.modify(name, |rec| {
+        let now = super::clock::now_ns();
+        let rec = self.modify(name, |rec| {
             let stopping = rec.get("stop_requested").and_then(Value::as_bool).unwrap_or(false);
             rec.insert("status".into(), if stopping { "Stopped" } else { "Exited" }.into());
             rec.insert("exit_code".into(), code.into());
-            rec.insert("finished".into(), finished.into());
+            rec.insert("finished".into(), super::clock::format(now, 3).into());
             rec.insert("pid".into(), 0.into());
-        })
+        })?;
+        let mut extra = Map::new();
+        extra.insert("exitCode".into(), code.to_string().into());
+        super::events::record(&self.root, &super::events::container(&rec, "die", extra, now));
+        Ok(rec)
     }
 }
 

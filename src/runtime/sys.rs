@@ -8,6 +8,54 @@ pub fn now_rfc3339() -> String {
     super::clock::format(super::clock::now_ns(), 3)
 }
 
+/// The kernel's `uname`: system name, host name, release, version, machine.
+pub struct Uname {
+    pub sysname: String,
+    pub nodename: String,
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+}
+
+pub fn uname() -> Result<Uname> {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return Err(Error::os(format!("uname: {}", nix::errno::Errno::last().desc())));
+    }
+    let field =
+        |f: &[libc::c_char]| unsafe { std::ffi::CStr::from_ptr(f.as_ptr()) }.to_string_lossy().into_owned();
+    Ok(Uname {
+        sysname: field(&u.sysname),
+        nodename: field(&u.nodename),
+        release: field(&u.release),
+        version: field(&u.version),
+        machine: field(&u.machine),
+    })
+}
+
+/// The kind of filesystem `path` is on, by its statfs magic, named as
+/// Docker's "Backing Filesystem" names it (`extfs`, `xfs`, `tmpfs`, …).
+pub fn fs_type(path: &std::path::Path) -> Result<String> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::invalid(format!("invalid path {}", path.display())))?;
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::os(format!("statfs {}: {}", path.display(), nix::errno::Errno::last().desc())));
+    }
+    Ok(match st.f_type as u64 {
+        0xEF53 => "extfs".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x2FC1_2FC1 => "zfs".into(),
+        0xF2F5_2010 => "f2fs".into(),
+        0x6969 => "nfs".into(),
+        0x858_458F6 => "ramfs".into(),
+        other => format!("0x{other:x}"),
+    })
+}
+
 /// Make `path` a directory only root can enter (0700), creating it and its
 /// parents if needed; an existing one with group or other bits is tightened.
 /// The data and state roots and everything of a container's under them are

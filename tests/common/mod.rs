@@ -137,9 +137,7 @@ impl Env {
     /// Remove every container, then assert that nothing is left behind.
     pub fn finish(self) {
         self.remember();
-        let names: Vec<String> = std::fs::read_dir(self.root.path())
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
+        let names = self.container_dirs();
         if !names.is_empty() {
             let mut args = vec!["rm", "-f"];
             args.extend(names.iter().map(String::as_str));
@@ -149,10 +147,22 @@ impl Env {
         self.assert_clean();
     }
 
+    /// The entries of the state root but the events journal (`.events.log`
+    /// and its rotated `.1`), which outlives the containers it tells of.
+    pub fn container_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with(".events.log"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn assert_clean(&self) {
-        let left: Vec<_> =
-            std::fs::read_dir(self.root.path()).map(|d| d.flatten().collect()).unwrap_or_default();
-        assert!(left.is_empty(), "state dirs left: {:?}", left.iter().map(|e| e.path()).collect::<Vec<_>>());
+        let left = self.container_dirs();
+        assert!(left.is_empty(), "state dirs left: {left:?}");
         let data = self.data.path().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let leaked: Vec<&str> = mounts.lines().filter(|l| l.contains(&data)).collect();
@@ -179,15 +189,10 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         // Best effort when a test failed before `finish`: never leave containers running.
-        if std::thread::panicking()
-            && let Ok(d) = std::fs::read_dir(self.root.path())
-        {
-            {
-                let names: Vec<String> =
-                    d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-                if !names.is_empty() {
-                    let _ = self.command(&["rm", "-f"]).args(&names).output();
-                }
+        if std::thread::panicking() {
+            let names = self.container_dirs();
+            if !names.is_empty() {
+                let _ = self.command(&["rm", "-f"]).args(&names).output();
             }
         }
     }

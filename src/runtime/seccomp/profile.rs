@@ -139,11 +139,7 @@ fn kernel_version(s: &str) -> Option<(u32, u32, u32)> {
 }
 
 fn running_kernel() -> Result<(u32, u32, u32)> {
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return Err(Error::os(format!("uname: {}", nix::errno::Errno::last().desc())));
-    }
-    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+    let release = crate::runtime::sys::uname()?.release;
     kernel_version(&release).ok_or_else(|| Error::os(format!("cannot read the kernel version \"{release}\"")))
 }
 
