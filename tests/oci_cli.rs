@@ -193,7 +193,9 @@ fn create_waits_for_start_then_runs_with_our_stdio() {
     assert!(s["created"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "RFC 3339: {s}");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(std::fs::read_to_string(&out).expect("out"), "", "nothing runs before start");
+    assert!(oci.root().join("life/exec.fifo").exists());
     oci.ok(&["start", "life"]);
+    assert!(!oci.root().join("life/exec.fifo").exists(), "start removes the FIFO, as runc");
     assert_eq!(reap(pid), 3, "the init's exit code reaches its reaper");
     assert!(
         std::fs::read_to_string(&out).expect("out").contains("started"),
