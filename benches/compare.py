@@ -85,7 +85,14 @@ CMDS = {
 }
 
 OPS = ["lifecycle", "detached", "exec", "ps", "stop", "rm", "bulk", "verbs", "oci", "podman-oci",
-       "load", "layers", "commit", "save", "pull", "network", "net-throughput", "volumes", "cp"]
+       "load", "layers", "commit", "save", "pull", "network", "net-throughput", "volumes", "cp",
+       "scale", "dying"]
+# At scale (issue 17): they start hundreds of containers (--scale N) or leave
+# dying memory cgroups on the host (until the kernel reclaims them): only when asked for.
+SCALE_OPS = ("scale", "dying")
+# /proc/meminfo fields whose growth, per running container, tells where the
+# host's memory goes (MemAvailable is the total the host lost).
+MEMINFO = ("MemAvailable", "Slab", "SUnreclaim", "KernelStack", "PageTables", "Shmem", "AnonPages")
 # They make bridges, NAT rules and veths in the host's network namespace
 # (mydocker's, pruned after; Podman's netavark's): only when asked for.
 NET_OPS = ("network", "net-throughput")
@@ -551,6 +558,18 @@ class Oci(Tool):
                 break
         else:
             raise Failed(f"{self.name}: state never said stopped")
+        return (time.perf_counter() - t0) * 1000.0, rss
+
+    def kill_stop(self, name):
+        """kill KILL, then `state` until it says stopped: the OCI spelling of
+        `stop -t 0`. Timed as a whole."""
+        pid = self.pid_of(name)
+        t0 = time.perf_counter()
+        _, rss = self.ok(self.x("kill", name, "KILL"), "kill KILL")
+        if not wait_pidfd(pid, 30):
+            raise Failed(f"{self.name}: container did not end within 30 s of SIGKILL")
+        while json.loads(self.q("state", name)).get("status") != "stopped":
+            time.sleep(0.001)
         return (time.perf_counter() - t0) * 1000.0, rss
 
     def wait_ended(self, name):
@@ -1232,6 +1251,162 @@ class Bench:
             fn, n=self.args.bulk_n, warmup=0)
         rm_series.failed = dict(s.failed)
         self.series.append(rm_series)
+
+    # ---- at scale (issue 17)
+
+    @staticmethod
+    def meminfo():
+        out = {}
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, v = line.split(":", 1)
+                if k in MEMINFO:
+                    out[k] = int(v.split()[0])
+        return out
+
+    @staticmethod
+    def slabinfo():
+        """Bytes per slab cache (active objects x object size)."""
+        out = {}
+        try:
+            with open("/proc/slabinfo") as f:
+                for line in f.readlines()[2:]:
+                    c = line.split()
+                    out[c[0]] = int(c[1]) * int(c[3])
+        except OSError:
+            pass
+        return out
+
+    @staticmethod
+    def memory_cgroups():
+        """(memory cgroups the kernel has, directories of the memory
+        hierarchy): the difference is the dying ones, removed but still
+        holding charged memory."""
+        total = 0
+        with open("/proc/cgroups") as f:
+            for line in f:
+                c = line.split()
+                if c and c[0] == "memory":
+                    total = int(c[2])
+        base = "/sys/fs/cgroup/memory"
+        if not os.path.isdir(base):
+            base = "/sys/fs/cgroup"
+        dirs = sum(1 for _ in os.walk(base))
+        return total, dirs
+
+    def op_scale(self):
+        """Issue 17: with hundreds of containers running. Per tool in turn
+        (mydocker, crun; Podman at --scale-podman): N `sleep` containers
+        started one after another, each start timed (is the last tenth as
+        fast as the first?), the host's memory before and after (per
+        container: MemAvailable, and where it went: slab, kernel stacks,
+        page tables, tmpfs). Then, with all of them running, the lifecycle,
+        a detached start, exec, ps and stop, paired; then every container
+        removed, each rm timed."""
+        a = self.args
+        tools = [t for t in self.tools if t.name in ("mydocker", "crun", "podman")]
+        counts = {t.name: (a.scale_podman if t.name == "podman" else a.scale) for t in tools}
+        N = a.scale
+        starts = Series("scale-start", f"each start of {N} in a row (Podman: {a.scale_podman})", {
+            "mydocker": "mydocker run -d --name N sleep 1000", "crun": "crun create + start",
+            "podman": "podman run -d IMAGE sleep 1000"})
+        starts.n, starts.warmup, starts.tools = N, 0, [t.name for t in tools]
+        started = {}
+        self.scale_memory = {}
+        for t in tools:
+            names = []
+            gc_before = self.memory_cgroups()
+            m0, slab0 = self.meminfo(), self.slabinfo()
+            log(f"[scale] {t.name}: starting {counts[t.name]} containers")
+            try:
+                for j in range(counts[t.name]):
+                    if INTERRUPTED:
+                        raise KeyboardInterrupt
+                    nm = self.name(t, "n", j)
+                    ms, rss = t.start(nm, "sleep")
+                    names.append(nm)
+                    starts.add(t.name, j, ms, rss)
+            except Failed as e:
+                self.fail(starts, t, e)
+            started[t.name] = names
+            time.sleep(1)  # let the monitors settle into their sleep
+            m1, slab1 = self.meminfo(), self.slabinfo()
+            n = max(1, len(names))
+            per = {k: (m0[k] - m1[k] if k == "MemAvailable" else m1[k] - m0[k]) / n for k in m0}
+            grew = sorted(((slab1.get(c, 0) - slab0.get(c, 0)) / n / 1024, c) for c in slab1)[-6:]
+            self.scale_memory[t.name] = {"count": len(names), "per": per, "slabs": grew[::-1],
+                                         "memcg": (gc_before, self.memory_cgroups())}
+        self.series.append(starts)
+        live = [t for t in tools if len(started.get(t.name, [])) == counts[t.name] and counts[t.name] > 0]
+        try:
+            if live:
+                self.sample_monitors(f"{N} running (scale)", N)
+                self.paired("scale-lifecycle", f"full lifecycle of `true` with {N} running", {
+                    "mydocker": "mydocker run --rm --network none true", "crun": "crun run -b BUNDLE ID",
+                    "podman": "podman run --rm IMAGE true"}, lambda t, i: t.lifecycle(i), tools=live)
+
+                def detached(t, i):
+                    nm = self.name(t, "nd", i)
+                    try:
+                        return t.start(nm, "sleep")
+                    finally:
+                        self.quiet_rm(t, nm)
+                self.paired("scale-detached", f"detached start of `sleep` with {N} running", {
+                    "mydocker": "mydocker run -d --name N sleep 1000", "crun": "crun create + start",
+                    "podman": "podman run -d IMAGE sleep 1000"}, detached, tools=live)
+                self.paired("scale-exec", f"exec `true` with {N} running", {
+                    "mydocker": "mydocker exec N true", "crun": "crun exec ID true", "podman": "podman exec N true"},
+                    lambda t, i: t.exec_true(started[t.name][0]), tools=live)
+                self.paired("scale-ps", f"ps with {N} running (Podman: {a.scale_podman})", {
+                    "mydocker": "mydocker ps", "crun": "crun list", "podman": "podman ps"},
+                    lambda t, i: t.ps(), tools=live)
+
+                # `sleep` ignores TERM as PID 1: stop is the grace period
+                # cut short by -t 0 for the Docker-like tools; crun's is kill KILL.
+                self.paired("scale-stop", f"stop -t 0 (kill KILL for crun) with {N} running", {
+                    "mydocker": "mydocker stop -t 0 N", "crun": "crun kill ID KILL, then state until stopped",
+                    "podman": "podman stop -t 0 N"},
+                    lambda t, i: t.stop_now(started[t.name][-1 - i]) if isinstance(t, DockerLike)
+                    else t.kill_stop(started[t.name][-1 - i]),
+                    tools=live, n=min(a.n, max(1, min(counts.values()) // 4)), warmup=0)
+        finally:
+            rms = Series("scale-rm", f"rm -f of each of the {N} (Podman: {a.scale_podman})", {
+                "mydocker": "mydocker rm -f N", "crun": "crun delete -f ID", "podman": "podman rm -f N"})
+            rms.n, rms.warmup, rms.tools = N, 0, [t.name for t in tools]
+            for t in tools:
+                for j, nm in enumerate(started.get(t.name, [])):
+                    try:
+                        ms, rss = t.rm_force(nm)
+                        rms.add(t.name, j, ms, rss)
+                    except Failed as e:
+                        log(f"  warning: {t.name}: removing {nm}: {e}")
+            self.series.append(rms)
+
+    def op_dying(self):
+        """Issue 17: a host that has run many containers. Each tool runs and
+        removes --dying containers (`true`); the memory cgroups the kernel
+        still keeps for them (dying: removed, but holding charged memory) are
+        counted; then the lifecycle is measured with them there."""
+        a = self.args
+        tools = [t for t in self.tools if t.name in ("mydocker", "crun")]
+        self.dying = {}
+        for t in tools:
+            before = self.memory_cgroups()
+            for i in range(a.dying):
+                if INTERRUPTED:
+                    raise KeyboardInterrupt
+                try:
+                    t.lifecycle(10_000 + i)
+                except Failed as e:
+                    log(f"[dying] {t.name}: {e}")
+                    break
+            time.sleep(1)
+            after = self.memory_cgroups()
+            self.dying[t.name] = ((before[0] - before[1]), (after[0] - after[1]))
+            log(f"[dying] {t.name}: dying memory cgroups {before[0] - before[1]} -> {after[0] - after[1]}")
+        self.paired("dying-lifecycle", f"full lifecycle of `true` after {a.dying} runs of each tool", {
+            "mydocker": "mydocker run --rm --network none true", "crun": "crun run -b BUNDLE ID"},
+            lambda t, i: t.lifecycle(i), tools=tools)
 
     # ---- images (issue 12)
 
@@ -1943,6 +2118,26 @@ class Bench:
                 rows.append([t.name, "none (no per-container process)", "-", "0", "0", "0", "0"])
         out.append(render(rows, ["tool", "process", "when", "count", "RSS med", "PSS med", "PSS total/container"], markdown))
         out.append("")
+        scale = getattr(self, "scale_memory", None)
+        if scale:
+            out.append(h("Host memory per running container at scale (KiB; /proc/meminfo before and after the starts)"))
+            rows = [[tool, str(m["count"])] + [fmt_kib(m["per"].get(k)) for k in MEMINFO]
+                    for tool, m in scale.items()]
+            out.append(render(rows, ["tool", "containers", "MemAvailable drop"] + [f"+{k}" for k in MEMINFO[1:]], markdown))
+            out.append("")
+            for tool, m in scale.items():
+                slabs = ", ".join(f"{c} {v:.1f}" for v, c in m["slabs"] if v > 0.05)
+                (b_total, b_dirs), (a_total, a_dirs) = m["memcg"]
+                out.append(("- " if markdown else "  ") + f"{tool}: slab caches that grew most (KiB per container): "
+                           f"{slabs or 'none'}; memory cgroups {b_total} -> {a_total} "
+                           f"(directories {b_dirs} -> {a_dirs})")
+            out.append("")
+        dying = getattr(self, "dying", None)
+        if dying:
+            out.append(h("Dying memory cgroups (kernel's memory cgroups minus directories)"))
+            for tool, (before, after) in dying.items():
+                out.append(("- " if markdown else "  ") + f"{tool}: {before} before its {a.dying} runs, {after} after")
+            out.append("")
         out.append(h("Targets"))
         out += [("- " if markdown else "  ") + line for line in self.targets()]
         if self.leftovers:
@@ -1972,6 +2167,46 @@ class Bench:
                          f"{peer} {fmt_ms(med(s.ms(peer)))} ms median; target <= {limit:.2f}x)")
 
         vs("lifecycle", "crun", "lifecycle <= 1.0x crun", 1.0)
+        if self.find("scale-lifecycle") is not None or self.find("dying-lifecycle") is not None:
+            N = self.args.scale
+            vs("lifecycle", "crun", "lifecycle <= 0.85x crun warm, nothing running", 0.85)
+            vs("scale-lifecycle", "crun", f"lifecycle <= 1.0x crun with {N} running", 1.0)
+            vs("scale-detached", "crun", f"detached start <= 1.0x crun with {N} running", 1.0)
+            vs("scale-exec", "crun", f"exec <= 1.0x crun with {N} running", 1.0)
+            vs("scale-ps", "crun", f"ps <= 0.75x crun list with {N} running", 0.75)
+            vs("scale-stop", "crun", f"stop <= 1.0x crun with {N} running", 1.0)
+            vs("scale-rm", "crun", f"rm -f <= 1.0x crun delete -f with {N} running", 1.0)
+            s = self.find("scale-ps")
+            if s is not None and s.rss("mydocker"):
+                peak = med(s.rss("mydocker"))
+                lines.append(f"{'MET' if peak <= 4096 else 'MISSED'}: ps peak RSS <= 4 MiB with {N} running: "
+                             f"{peak / 1024:.1f} MiB")
+            m = getattr(self, "scale_memory", {})
+            if "mydocker" in m and "crun" in m:
+                mine, theirs = m["mydocker"]["per"]["MemAvailable"], m["crun"]["per"]["MemAvailable"]
+                if theirs > 0:
+                    r = mine / theirs
+                    lines.append(f"{'MET' if r <= 2.0 else 'MISSED'}: host memory per running container <= 2x crun's: "
+                                 f"{r:.2f}x ({mine:.0f} vs {theirs:.0f} KiB)")
+            s = self.find("scale-start")
+            if s is not None:
+                for tool in s.tools:
+                    xs = [s.samples[tool][j][0] for j in sorted(s.samples.get(tool, {}))]
+                    k = max(1, len(xs) // 10)
+                    if len(xs) >= 2 * k and med(xs[:k]):
+                        r = med(xs[-k:]) / med(xs[:k])
+                        label = "MET" if tool != "mydocker" or r <= 1.2 else "MISSED"
+                        if tool != "mydocker":
+                            label = "INFO"
+                        lines.append(f"{label}: {tool}'s start cost flat as containers are added: last tenth / "
+                                     f"first tenth {r:.2f}x ({fmt_ms(med(xs[-k:]))} vs {fmt_ms(med(xs[:k]))} ms)")
+            vs("dying-lifecycle", "crun", "lifecycle <= 1.0x crun on a host with dying memory cgroups", 1.0)
+            d, f = self.find("dying-lifecycle"), self.find("lifecycle")
+            if d is not None and f is not None and d.ms("mydocker") and f.ms("mydocker"):
+                for tool in ("mydocker", "crun"):
+                    if d.ms(tool) and f.ms(tool):
+                        lines.append(f"INFO: {tool}'s lifecycle, dying cgroups / fresh: "
+                                     f"{med(d.ms(tool)) / med(f.ms(tool)):.2f}x")
         vs("detached", "crun", "detached start <= 1.0x crun create+start", 1.0)
         vs("exec", "crun", "exec <= 1.0x crun exec", 1.0)
         vs(f"ps{K}", "crun", f"ps with {K} <= 1.0x crun list", 1.0)
@@ -2122,8 +2357,15 @@ def main():
     ap.add_argument("--warmup", type=int, help="warm-up iterations, discarded (default 3)")
     ap.add_argument("--containers", type=int, help="containers for `ps` and bulk start/rm (default 50)")
     ap.add_argument("--bulk-n", type=int, help="rounds of bulk start/rm (default 5)")
-    ap.add_argument("--ops", default=",".join(o for o in OPS if o not in NET_OPS),
-                    help=f"comma-separated subset of: {','.join(OPS)} (default: all but {','.join(NET_OPS)})")
+    ap.add_argument("--ops", default=",".join(o for o in OPS if o not in NET_OPS + SCALE_OPS),
+                    help=f"comma-separated subset of: {','.join(OPS)} "
+                         f"(default: all but {','.join(NET_OPS + SCALE_OPS)})")
+    ap.add_argument("--scale", type=int, default=300,
+                    help="containers running for the scale op (default 300; --quick: 5)")
+    ap.add_argument("--scale-podman", type=int, default=50,
+                    help="Podman's count in the scale op, as it is much slower (default 50)")
+    ap.add_argument("--dying", type=int, default=90,
+                    help="containers run and removed by each tool to leave dying memory cgroups (default 90)")
     ap.add_argument("--peers", default="crun,runc,podman", help="comma-separated subset of crun,runc,podman ('' for none)")
     ap.add_argument("--mydocker", default=os.path.join(REPO, "target", "release", "mydocker"))
     ap.add_argument("--write-doc", action="store_true", help="regenerate the results section of docs/performance.md")
@@ -2142,6 +2384,8 @@ def main():
     a.containers = a.containers if a.containers is not None else (3 if q else 50)
     a.bulk_n = a.bulk_n if a.bulk_n is not None else (1 if q else 5)
     a.cp_mib = a.cp_mib if a.cp_mib is not None else (32 if q else 1024)
+    if q:
+        a.scale, a.scale_podman, a.dying = min(a.scale, 5), min(a.scale_podman, 3), min(a.dying, 5)
     a.peers = [p for p in a.peers.split(",") if p]
     a.ops = [o.strip() for o in a.ops.split(",") if o.strip()]
     for o in a.ops:

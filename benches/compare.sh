@@ -10,6 +10,10 @@
 #   benches/compare.sh --ops volumes,cp -n 10 --cp-mib 1024  # data: binds per run, cp vs tar | tar
 #   benches/compare.sh --ops load,layers,commit,save -n 5  # images: a Debian image made
 #                                   # with mmdebstrap (or --image-tar ROOTFS.tar), vs podman, tar -x
+#   benches/compare.sh --ops lifecycle,scale,dying --peers crun,podman --scale 300  # at scale:
+#                                   # the lifecycle, exec, ps, stop, rm with 300 running (Podman
+#                                   # 50), each of 300 starts, host memory per container (meminfo,
+#                                   # slab), and a host left with dying memory cgroups
 #   benches/compare.sh --ops network,net-throughput --peers podman -n 20  # networking: the
 #                                   # bridge vs --network none, published port vs bridge address
 #                                   # (on the host's network: only when asked for)

@@ -19,11 +19,12 @@ fn record(m: Map) -> RhaiResult<Record> {
 
 /// Every record as a Rhai map; with `keep`, only those fields (and `error`).
 fn list_records(keep: Option<Vec<String>>) -> RhaiResult<Dynamic> {
-    let records = rt(store().list())?;
+    let records = rt(store().list_fields(keep.as_deref()))?;
     Ok(Dynamic::from_array(
         records
             .into_iter()
             .map(|mut r| {
+                // `name` and `created` were kept for the order; give only what was asked.
                 if let Some(keep) = &keep {
                     r.retain(|k, _| k == "error" || keep.iter().any(|f| f == k));
                 }

@@ -292,6 +292,13 @@ impl Store {
     /// comes back as `{name, status: "Unknown", error}` so callers can warn and
     /// `rm -f` can still remove it.
     pub fn list(&self) -> Result<Vec<Record>> {
+        self.list_fields(None)
+    }
+
+    /// `list`, each record cut down to the fields in `keep` (and `name`,
+    /// `created` and `error`) as soon as it is read: with hundreds of
+    /// containers, what is held is what the caller shows, not every record.
+    pub fn list_fields(&self, keep: Option<&[String]>) -> Result<Vec<Record>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -311,7 +318,14 @@ impl Store {
                 continue;
             }
             match self.load(&name) {
-                Ok(rec) => out.push(rec),
+                Ok(mut rec) => {
+                    if let Some(keep) = keep {
+                        rec.retain(|k, _| {
+                            matches!(k.as_str(), "name" | "created" | "error") || keep.iter().any(|f| f == k)
+                        });
+                    }
+                    out.push(rec)
+                }
                 Err(e) => {
                     let mut rec = Record::new();
                     rec.insert("name".into(), name.clone().into());
