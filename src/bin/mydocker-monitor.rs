@@ -629,8 +629,13 @@ extern "C" fn entry(sp: *const usize) -> ! {
     let code = match (fds, parse_u64(arg(6)), parse_u64(arg(7))) {
         ((Some(out), Some(err), Some(file)), Some(max), Some(files)) => {
             let size = unsafe { syscall4(SYS_LSEEK, file as usize, 0, SEEK_END, 0) };
-            let mut log =
-                Log { fd: file as isize, size: if size > 0 { size as u64 } else { 0 }, max, files, path: arg(8) };
+            let mut log = Log {
+                fd: file as isize,
+                size: if size > 0 { size as u64 } else { 0 },
+                max,
+                files,
+                path: arg(8),
+            };
             relay(pid, [out, err], &mut log)
         }
         _ => reap(pid),

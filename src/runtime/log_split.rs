@@ -93,7 +93,12 @@ pub fn next_record(data: &[u8], size: u64, max: u64) -> Cut {
         (text, full) = (room as usize, false);
     }
     let len = (HEADER_LEN + text + 1) as u64;
-    Cut { text, used: text + usize::from(full), full, rotate_first: size > 0 && size.saturating_add(len) > max }
+    Cut {
+        text,
+        used: text + usize::from(full),
+        full,
+        rotate_first: size > 0 && size.saturating_add(len) > max,
+    }
 }
 
 /// A record read back: `line` without its newline.
@@ -193,10 +198,15 @@ mod tests {
     #[test]
     fn records_parse_back() {
         let r = parse(b"2026-12-02T13:57:02.123456789Z stderr P some text").unwrap();
-        assert_eq!((r.time, r.stream, r.full, r.text), (&b"2026-12-02T13:57:02.123456789Z"[..], Stream::Stderr, false, &b"some text"[..]));
+        assert_eq!(
+            (r.time, r.stream, r.full, r.text),
+            (&b"2026-12-02T13:57:02.123456789Z"[..], Stream::Stderr, false, &b"some text"[..])
+        );
         assert_eq!(parse(b"2026-12-02T13:57:02.1Z stdout F").unwrap().text, b"");
         assert_eq!(parse(b"2026-12-02T13:57:02+01:00 stdout F x").unwrap().text, b"x");
-        for not in [&b"hello world"[..], b"", b"2026-12-02T13:57:02Z stdin F x", b"2026-12-02T13:57:02Z stdout X x"] {
+        for not in
+            [&b"hello world"[..], b"", b"2026-12-02T13:57:02Z stdin F x", b"2026-12-02T13:57:02Z stdout X x"]
+        {
             assert_eq!(parse(not), None, "{}", String::from_utf8_lossy(not));
         }
     }

@@ -156,7 +156,9 @@ impl Printer<'_> {
     fn line_without_newline(&mut self, line: &[u8]) -> bool {
         match log_split::parse(line) {
             Some(_) => self.line(line),
-            None => self.opts.since.is_some() || self.opts.until.is_some() || self.write(Stream::Stdout, line),
+            None => {
+                self.opts.since.is_some() || self.opts.until.is_some() || self.write(Stream::Stdout, line)
+            }
         }
     }
 
@@ -169,7 +171,9 @@ impl Printer<'_> {
             return self.write(Stream::Stdout, line) && self.write(Stream::Stdout, b"\n");
         };
         if self.opts.since.is_some() || self.opts.until.is_some() {
-            let Some(t) = std::str::from_utf8(r.time).ok().and_then(clock::parse_rfc3339) else { return true };
+            let Some(t) = std::str::from_utf8(r.time).ok().and_then(clock::parse_rfc3339) else {
+                return true;
+            };
             if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t > u) {
                 return true;
             }

@@ -137,7 +137,14 @@ pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
 
 /// Copy what `fd` has to our `to` (1 or 2) and to the log as `stream`; false
 /// at its end. `drain`: until nothing is left (the init ended).
-fn pump(fd: RawFd, to: RawFd, stream: Stream, buf: &mut [u8], log: &mut Option<LogFile>, drain: bool) -> bool {
+fn pump(
+    fd: RawFd,
+    to: RawFd,
+    stream: Stream,
+    buf: &mut [u8],
+    log: &mut Option<LogFile>,
+    drain: bool,
+) -> bool {
     if drain {
         unsafe {
             let flags = libc::fcntl(fd, libc::F_GETFL);

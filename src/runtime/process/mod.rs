@@ -252,8 +252,16 @@ impl Channels {
             sock: self.child_sock.as_raw_fd(),
             parent_sock: self.parent_sock.as_raw_fd(),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
-            stdout: self.pipes.as_ref().map(|p| p[0].1.as_raw_fd()).or(self.output.as_ref().map(|f| f.as_raw_fd())),
-            stderr: self.pipes.as_ref().map(|p| p[1].1.as_raw_fd()).or(self.output.as_ref().map(|f| f.as_raw_fd())),
+            stdout: self
+                .pipes
+                .as_ref()
+                .map(|p| p[0].1.as_raw_fd())
+                .or(self.output.as_ref().map(|f| f.as_raw_fd())),
+            stderr: self
+                .pipes
+                .as_ref()
+                .map(|p| p[1].1.as_raw_fd())
+                .or(self.output.as_ref().map(|f| f.as_raw_fd())),
             cgroup: std::mem::take(&mut self.cgroup),
             helper: self.helper.as_ref().map(|f| f.as_raw_fd()),
             fifo: self.fifo.as_ref().map(|f| f.as_raw_fd()),

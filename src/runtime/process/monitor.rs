@@ -288,7 +288,11 @@ pub fn run_monitor(
     if let Some(l) = log {
         // Safety: the caller hands these fds over to us.
         let (out, err, file) = unsafe {
-            (OwnedFd::from_raw_fd(l.pipes[0]), OwnedFd::from_raw_fd(l.pipes[1]), fs::File::from_raw_fd(l.file))
+            (
+                OwnedFd::from_raw_fd(l.pipes[0]),
+                OwnedFd::from_raw_fd(l.pipes[1]),
+                fs::File::from_raw_fd(l.file),
+            )
         };
         let mut log = crate::runtime::log_relay::LogFile::new(file, &l.path, l.max_size, l.max_file);
         crate::runtime::log_relay::relay(out, err, &mut log);
