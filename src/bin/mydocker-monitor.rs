@@ -419,7 +419,11 @@ fn suffixed(path: *const u8, n: u64, buf: &mut [u8; 4096]) -> Option<*const u8> 
 
 impl Log {
     /// Append what `stream` printed, a record per line (see `log_split`).
-    fn relay(&mut self, stream: Stream, mut d: &[u8]) {
+    /// `hold`: more is coming at once (the read filled the buffer), so a
+    /// line begun at the end is kept for the next read rather than cut into
+    /// parts; how many bytes were kept.
+    fn relay(&mut self, stream: Stream, mut d: &[u8], hold: bool) -> usize {
+        let whole = d.len();
         let (secs, nanos) = realtime();
         let full = log_split::header(secs, nanos, stream);
         let mut part = full;
@@ -427,6 +431,9 @@ impl Log {
         let mut batch = Batch { iov: [IoVec { base: core::ptr::null(), len: 0 }; 48], n: 0, len: 0 };
         while !d.is_empty() {
             let cut = log_split::next_record(d, self.size + batch.len, self.max);
+            if hold && !cut.full && cut.used == d.len() && d.len() < whole {
+                break;
+            }
             if cut.rotate_first {
                 self.write(&mut batch);
                 self.rotate();
@@ -446,6 +453,7 @@ impl Log {
             d = &d[cut.used..];
         }
         self.write(&mut batch);
+        d.len()
     }
 
     /// Write all of `b`, or drop what cannot be written (disk full, no file).
@@ -553,7 +561,9 @@ fn reap(pid: i32) -> i32 {
 #[inline(never)]
 fn relay(pid: i32, mut pipes: [i32; 2], log: &mut Log) -> i32 {
     let pidfd = unsafe { syscall4(SYS_PIDFD_OPEN, pid as usize, 0, 0, 0) } as i32;
-    let mut buf = [0u8; 4096];
+    let mut bufs = [[0u8; 4096]; 2];
+    // Per stream: the start of a line kept from the last read, at the start of its buffer.
+    let mut kept = [0usize; 2];
     let mut code: Option<i32> = None;
     while pipes[0] >= 0 || pipes[1] >= 0 {
         // Without a pidfd, read until every writer is gone (they all die with the init).
@@ -575,12 +585,21 @@ fn relay(pid: i32, mut pipes: [i32; 2], log: &mut Log) -> i32 {
             if fds[i].revents == 0 {
                 continue;
             }
-            let n = unsafe { syscall4(SYS_READ, pipes[i] as usize, buf.as_mut_ptr() as usize, buf.len(), 0) };
+            let (buf, k) = (&mut bufs[i], kept[i]);
+            let room = buf.len() - k;
+            let n = unsafe { syscall4(SYS_READ, pipes[i] as usize, buf[k..].as_mut_ptr() as usize, room, 0) };
             if n > 0 {
-                log.relay(stream, &buf[..n as usize]);
+                let len = k + n as usize;
+                let held = log.relay(stream, &buf[..len], len == buf.len());
+                for j in 0..held {
+                    // Volatile: no call to a memmove this binary does not have.
+                    unsafe { core::ptr::write_volatile(&mut buf[j], buf[len - held + j]) };
+                }
+                kept[i] = held;
             } else if n != -EINTR {
                 unsafe { syscall4(SYS_CLOSE, pipes[i] as usize, 0, 0, 0) };
                 pipes[i] = -1;
+                kept[i] = log.relay(stream, &buf[..k], false);
             }
         }
         if fds[2].revents != 0 {
@@ -593,6 +612,9 @@ fn relay(pid: i32, mut pipes: [i32; 2], log: &mut Log) -> i32 {
                 code = Some(255);
             }
         }
+    }
+    for (i, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+        log.relay(stream, &bufs[i][..kept[i]], false);
     }
     for fd in [pipes[0] as isize, pipes[1] as isize, pidfd as isize, log.fd] {
         if fd >= 0 {

@@ -35,16 +35,22 @@ impl LogFile {
 
     /// Append what `stream` printed, as records of now.
     pub fn write(&mut self, stream: Stream, data: &[u8]) {
-        self.write_at(stream, data, clock::now_ns());
+        self.write_at(stream, data, clock::now_ns(), false);
     }
 
     /// Append what `stream` printed as records of time `ns`, rotating where
-    /// `log_split` says; what cannot be written is dropped.
-    pub fn write_at(&mut self, stream: Stream, mut data: &[u8], ns: i64) {
+    /// `log_split` says; what cannot be written is dropped. `hold`: more is
+    /// coming at once, so a line begun at the end (after a whole one) is
+    /// kept for then; how many bytes were kept.
+    pub fn write_at(&mut self, stream: Stream, mut data: &[u8], ns: i64, hold: bool) -> usize {
+        let whole = data.len();
         let header =
             log_split::header(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32, stream);
         while !data.is_empty() {
             let cut = log_split::next_record(data, self.size + self.buf.len() as u64, self.max_size);
+            if hold && !cut.full && cut.used == data.len() && data.len() < whole {
+                break;
+            }
             if cut.rotate_first {
                 self.flush();
                 self.rotate();
@@ -56,6 +62,7 @@ impl LogFile {
             data = &data[cut.used..];
         }
         self.flush();
+        data.len()
     }
 
     fn flush(&mut self) {
@@ -109,7 +116,9 @@ pub fn read_some(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
 /// Copy the container's `stdout` and `stderr` pipes into `log` until their
 /// writers are all gone.
 pub fn relay(stdout: OwnedFd, stderr: OwnedFd, log: &mut LogFile) {
-    let mut buf = vec![0u8; 8192];
+    // Per stream: its buffer, and the start of a line kept from the last read.
+    let mut bufs = [vec![0u8; 8192], vec![0u8; 8192]];
+    let mut kept = [0usize; 2];
     let mut open = [Some((stdout, Stream::Stdout)), Some((stderr, Stream::Stderr))];
     while open.iter().any(Option::is_some) {
         let mut fds: Vec<libc::pollfd> = open
@@ -126,14 +135,24 @@ pub fn relay(stdout: OwnedFd, stderr: OwnedFd, log: &mut LogFile) {
             }
             return;
         }
-        for (p, slot) in fds.iter_mut().zip(open.iter_mut()) {
+        for (i, (p, slot)) in fds.iter_mut().zip(open.iter_mut()).enumerate() {
             let Some((fd, stream)) = slot.as_ref() else { continue };
             if p.revents == 0 {
                 continue;
             }
-            match read_some(fd.as_raw_fd(), &mut buf) {
-                Some(0) => *slot = None,
-                Some(n) => log.write(*stream, &buf[..n]),
+            let (buf, k) = (&mut bufs[i], kept[i]);
+            match read_some(fd.as_raw_fd(), &mut buf[k..]) {
+                Some(0) => {
+                    log.write(*stream, &buf[..k]);
+                    kept[i] = 0;
+                    *slot = None;
+                }
+                Some(n) => {
+                    let len = k + n;
+                    let held = log.write_at(*stream, &buf[..len], clock::now_ns(), len == buf.len());
+                    buf.copy_within(len - held..len, 0);
+                    kept[i] = held;
+                }
                 None => {}
             }
         }

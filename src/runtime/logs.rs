@@ -216,7 +216,7 @@ impl Printer<'_> {
 }
 
 /// Print the rest of `f`; false when our output is gone.
-fn copy(f: &mut File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
+fn copy(mut f: &File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
     loop {
         match f.read(buf) {
             Ok(0) => return Ok(out.flush()),
@@ -232,7 +232,7 @@ fn copy(f: &mut File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
 }
 
 /// `copy` of a file that is complete (rotated, or not followed).
-fn copy_whole(f: &mut File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
+fn copy_whole(f: &File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
     Ok(copy(f, out, buf)? && out.end_of_file() && out.flush())
 }
 
@@ -330,8 +330,10 @@ fn next_after_rotation(
         if same_file(old, &now) {
             return Ok(None);
         }
-        // Ours is complete.
-        if !out.end_of_file() {
+        // Ours is complete: what was written to it since we read it, then its end.
+        if let Some(f) = current
+            && !copy_whole(f, out, buf)?
+        {
             return Ok(None);
         }
         // Ours is now PATH.k: PATH.(k-1) … PATH.1 came after it.
