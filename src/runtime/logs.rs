@@ -267,9 +267,9 @@ pub fn print(path: &Path, opts: &PrintOpts) -> Result<()> {
     // Only the current file (the newest) can still grow.
     let mut current = match files.pop() {
         Some(f) if open_chain_is_current(path, &f) => Some(f),
-        Some(mut f) => {
+        Some(f) => {
             // Rotated since we opened it: it is complete.
-            if !copy_whole(&mut f, &mut out, &mut buf)? {
+            if !copy_whole(&f, &mut out, &mut buf)? {
                 return Ok(());
             }
             follow.is_some().then_some(f)
@@ -285,7 +285,7 @@ pub fn print(path: &Path, opts: &PrintOpts) -> Result<()> {
         };
         // Drain the current file and any that replaced it since.
         loop {
-            if let Some(f) = &mut current
+            if let Some(f) = &current
                 && !copy(f, &mut out, &mut buf)?
             {
                 return Ok(());
@@ -341,8 +341,8 @@ fn next_after_rotation(
         while let Ok(m) = std::fs::metadata(rotated(path, k)) {
             if same_file(old, &m) {
                 for n in (1..k).rev() {
-                    if let Ok(mut f) = File::open(rotated(path, n))
-                        && !copy_whole(&mut f, out, buf)?
+                    if let Ok(f) = File::open(rotated(path, n))
+                        && !copy_whole(&f, out, buf)?
                     {
                         return Ok(None);
                     }
