@@ -48,10 +48,13 @@ mod api {
     /// as a map, validated first; `launch` says how this runtime runs it:
     /// `id`, `bundle` (relative paths in the spec are relative to it),
     /// `cgroup` (made by `cgroup::create`: the init is born in it), `stdin`
-    /// (keep ours, else /dev/null), `log` (file for stdout and stderr),
-    /// `monitor` (`#{state_root, data_root, name, auto_remove, log_max_size,
-    /// log_max_file}`: detach, with a monitor process as the init's parent;
-    /// it writes `log` from a pipe and rotates it), `start_fifo` (the OCI CLI:
+    /// (keep ours, else /dev/null), `log` (the container's log: a record per
+    /// line of stdout and stderr, rotated at `log_max_size` bytes keeping
+    /// `log_max_file` files; written by the monitor, or in the foreground by
+    /// `wait`, which also prints the output), `output` (a file for stdout and
+    /// stderr as they are), `monitor` (`#{state_root, data_root, name,
+    /// auto_remove}`: detach, with a monitor process as the init's parent;
+    /// it writes `log` from pipes), `start_fifo` (the OCI CLI:
     /// `start_fifo` starts it, from another process), `console_socket` (the
     /// OCI CLI: where the terminal's master goes), `preserve_fds`. Returns once
     /// the init is cloned; it sets up its root, terminal and working directory
