@@ -307,6 +307,18 @@ pub struct LogsOpts {
     /// Only the last N lines ("all" for every line)
     #[arg(long, short = 'n', value_name = "N")]
     pub tail: Option<String>,
+    /// Begin each line with its time (RFC 3339, nanoseconds)
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Only lines since TIME (RFC 3339, Unix seconds, or a duration such as 10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines until TIME (the same forms)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Begin each line with the attributes --log-opt labels=/env= chose
+    #[arg(long)]
+    pub details: bool,
     pub container: String,
 }
 

@@ -60,17 +60,21 @@ fn monitor_args(args: &[String]) -> Option<(i32, &str, &str, &str, bool)> {
     Some((number, state, data, name, args.get(4).map(String::as_str) == Some("--rm")))
 }
 
-/// `__monitor PID PIPE FILE MAX_SIZE MAX_FILE PATH STATE_ROOT DATA_ROOT NAME [--rm]`
+/// `__monitor PID OUT ERR FILE MAX_SIZE MAX_FILE PATH STATE_ROOT DATA_ROOT NAME [--rm]`
 /// (the arguments of `mydocker-monitor`): relay the log, wait for the init, then record.
 fn monitor(args: &[String]) -> i32 {
-    let (Some(pid), Some(log)) = (args.first(), args.get(1..6)) else { return 2 };
-    let log = match (log[0].parse(), log[1].parse(), log[2].parse(), log[3].parse()) {
-        (Ok(pipe), Ok(file), Ok(max_size), Ok(max_file)) => {
-            Some(runtime::process::MonitorLog { pipe, file, path: log[4].clone().into(), max_size, max_file })
-        }
+    let (Some(pid), Some(log)) = (args.first(), args.get(1..7)) else { return 2 };
+    let log = match (log[0].parse(), log[1].parse(), log[2].parse(), log[3].parse(), log[4].parse()) {
+        (Ok(out), Ok(err), Ok(file), Ok(max_size), Ok(max_file)) => Some(runtime::process::MonitorLog {
+            pipes: [out, err],
+            file,
+            path: log[5].clone().into(),
+            max_size,
+            max_file,
+        }),
         _ => None,
     };
-    let rest: Vec<String> = std::iter::once(pid.clone()).chain(args[6..].iter().cloned()).collect();
+    let rest: Vec<String> = std::iter::once(pid.clone()).chain(args[7..].iter().cloned()).collect();
     match monitor_args(&rest) {
         Some((pid, state, data, name, rm)) => {
             runtime::process::run_monitor(state.as_ref(), data.as_ref(), name, pid, rm, log)

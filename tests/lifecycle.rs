@@ -220,11 +220,13 @@ fn logs_tail_and_follow() {
         "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done; echo err >&2",
     ]);
     let t = Instant::now();
-    let out = env.ok(&["logs", "-f", "talker"]);
-    assert_eq!(out, "line1\nline2\nline3\nline4\nline5\nerr\n", "follow prints until the end");
+    let out = env.run(&["logs", "-f", "talker"]);
+    assert_eq!(out.stdout, "line1\nline2\nline3\nline4\nline5\n", "follow prints until the end");
+    assert_eq!(out.stderr, "err\n", "stderr lines go back to stderr");
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(env.ok(&["logs", "--tail", "2", "talker"]), "line5\nerr\n");
-    assert_eq!(env.ok(&["logs", "--tail", "all", "talker"]).lines().count(), 6);
+    let tail = env.run(&["logs", "--tail", "2", "talker"]);
+    assert_eq!((tail.stdout.as_str(), tail.stderr.as_str()), ("line5\n", "err\n"));
+    assert_eq!(env.ok(&["logs", "--tail", "all", "talker"]).lines().count(), 5);
     env.fails(&["logs", "--tail", "x", "talker"]);
     env.finish();
 }

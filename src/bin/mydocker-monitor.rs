@@ -1,16 +1,17 @@
 //! mydocker-monitor: the parent of a detached container's init, and the last
 //! step of every exec into a container.
 //!
-//! `mydocker-monitor MYDOCKER PID PIPE FILE MAX_SIZE MAX_FILE PATH ARGS...`
+//! `mydocker-monitor MYDOCKER PID OUT ERR FILE MAX_SIZE MAX_FILE PATH ARGS...`
 //! waits for child PID to end, then execs `MYDOCKER __monitor-exit CODE
 //! ARGS...`, which records the exit (and removes the container for `--rm`).
 //! `mydocker` re-execs this right after cloning the init, so the init stays
-//! its child. Meanwhile it relays the container's output from fd PIPE to its
-//! log: FILE is the open log at PATH; when it would pass MAX_SIZE bytes it is
-//! renamed PATH.1 (PATH.1 to PATH.2, … keeping MAX_FILE files) and a new PATH
-//! begun (the cut is `runtime/log_split.rs`). A write that fails (disk full)
-//! drops its data and the relay goes on: the container never blocks on a full
-//! pipe. PIPE `-`: no log to relay.
+//! its child. Meanwhile it relays the container's stdout and stderr from
+//! pipes OUT and ERR to its log, a record per line with its stream and time
+//! (`runtime/log_split.rs`): FILE is the open log at PATH; when a record
+//! would take it past MAX_SIZE bytes it is renamed PATH.1 (PATH.1 to PATH.2,
+//! … keeping MAX_FILE files) and a new PATH begun. A write that fails (disk
+//! full) drops its data and the relay goes on: the container never blocks on
+//! a full pipe. OUT `-`: no log to relay.
 //!
 //! Called `mydocker-exec` (argv[0]), it is the exec trampoline (see
 //! `runtime::exec_helper`): `mydocker-exec SOCK N PATH1..PATHN ARGV...` runs
@@ -32,8 +33,14 @@
 
 use core::arch::{asm, naked_asm};
 
+#[allow(dead_code)] // the monitor only formats dates
+#[path = "../runtime/civil.rs"]
+mod civil;
+#[allow(dead_code)] // the reader's half is not needed here
 #[path = "../runtime/log_split.rs"]
 mod log_split;
+
+use log_split::{Stream, TAG_AT};
 
 const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
@@ -44,6 +51,9 @@ const SYS_LSEEK: usize = 8;
 const SYS_RENAME: usize = 82;
 const SYS_UNLINK: usize = 87;
 const SYS_PIDFD_OPEN: usize = 434;
+const SYS_WRITEV: usize = 20;
+const SYS_CLOCK_GETTIME: usize = 228;
+const CLOCK_REALTIME: usize = 0;
 const O_WRONLY_CREAT_TRUNC_APPEND_CLOEXEC: usize = 0o1 | 0o100 | 0o1000 | 0o2000 | 0o2000000;
 const SEEK_END: usize = 2;
 const POLLIN: i16 = 1;
@@ -350,7 +360,36 @@ struct Log {
     files: u64,
     /// The log's path, NUL-terminated.
     path: *const u8,
-    at_line_start: bool,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IoVec {
+    base: *const u8,
+    len: usize,
+}
+
+/// The records of one read, written with one writev (16 records at a time).
+struct Batch {
+    iov: [IoVec; 48],
+    n: usize,
+    /// Their bytes.
+    len: u64,
+}
+
+impl Batch {
+    fn push(&mut self, d: &[u8]) {
+        self.iov[self.n] = IoVec { base: d.as_ptr(), len: d.len() };
+        self.n += 1;
+        self.len += d.len() as u64;
+    }
+}
+
+/// The wall-clock time: seconds and nanoseconds since the epoch.
+fn realtime() -> (i64, u32) {
+    let mut ts = [0i64; 2];
+    unsafe { syscall4(SYS_CLOCK_GETTIME, CLOCK_REALTIME, ts.as_mut_ptr() as usize, 0, 0) };
+    (ts[0], ts[1].clamp(0, 999_999_999) as u32)
 }
 
 /// `path` followed by `.N` and a NUL, in `buf`; None when it does not fit.
@@ -379,32 +418,72 @@ fn suffixed(path: *const u8, n: u64, buf: &mut [u8; 4096]) -> Option<*const u8> 
 }
 
 impl Log {
-    fn relay(&mut self, mut d: &[u8]) {
+    /// Append what `stream` printed, a record per line (see `log_split`).
+    /// `hold`: more is coming at once (the read filled the buffer), so a
+    /// line begun at the end is kept for the next read rather than cut into
+    /// parts; how many bytes were kept.
+    fn relay(&mut self, stream: Stream, mut d: &[u8], hold: bool) -> usize {
+        let whole = d.len();
+        let (secs, nanos) = realtime();
+        let full = log_split::header(secs, nanos, stream);
+        let mut part = full;
+        part[TAG_AT] = b'P';
+        let mut batch = Batch { iov: [IoVec { base: core::ptr::null(), len: 0 }; 48], n: 0, len: 0 };
         while !d.is_empty() {
-            let (n, rotate) = log_split::next_write(d, self.size, self.max, self.at_line_start);
-            self.write(&d[..n]);
-            d = &d[n..];
-            if rotate {
+            let cut = log_split::next_record(d, self.size + batch.len, self.max);
+            if hold && !cut.full && cut.used == d.len() && d.len() < whole {
+                break;
+            }
+            if cut.rotate_first {
+                self.write(&mut batch);
                 self.rotate();
             }
+            if batch.n + 3 > batch.iov.len() {
+                self.write(&mut batch);
+            }
+            if cut.full {
+                // The text and its newline, as they came.
+                batch.push(&full);
+                batch.push(&d[..cut.used]);
+            } else {
+                batch.push(&part);
+                batch.push(&d[..cut.text]);
+                batch.push(b"\n");
+            }
+            d = &d[cut.used..];
         }
+        self.write(&mut batch);
+        d.len()
     }
 
-    /// Write all of `d`, or drop what cannot be written (disk full, no file).
-    fn write(&mut self, mut d: &[u8]) {
-        if self.fd < 0 {
+    /// Write all of `b`, or drop what cannot be written (disk full, no file).
+    fn write(&mut self, b: &mut Batch) {
+        if b.n > 0 && self.fd < 0 {
             self.fd = self.open();
         }
-        while !d.is_empty() && self.fd >= 0 {
-            let r = unsafe { syscall4(SYS_WRITE, self.fd as usize, d.as_ptr() as usize, d.len(), 0) };
-            if r > 0 {
-                self.size += r as u64;
-                self.at_line_start = d[r as usize - 1] == b'\n';
-                d = &d[r as usize..];
-            } else if r != -EINTR {
-                return;
+        let mut i = 0;
+        while i < b.n && self.fd >= 0 {
+            let iov = b.iov[i..b.n].as_ptr() as usize;
+            let r = unsafe { syscall4(SYS_WRITEV, self.fd as usize, iov, b.n - i, 0) };
+            if r == -EINTR {
+                continue;
+            }
+            if r <= 0 {
+                break;
+            }
+            self.size += r as u64;
+            let mut r = r as usize;
+            while i < b.n && r >= b.iov[i].len {
+                r -= b.iov[i].len;
+                i += 1;
+            }
+            if i < b.n {
+                b.iov[i].base = unsafe { b.iov[i].base.add(r) };
+                b.iov[i].len -= r;
             }
         }
+        b.n = 0;
+        b.len = 0;
     }
 
     fn open(&self) -> isize {
@@ -437,7 +516,6 @@ impl Log {
         }
         self.fd = self.open();
         self.size = 0;
-        self.at_line_start = true;
     }
 }
 
@@ -475,48 +553,56 @@ fn reap(pid: i32) -> i32 {
     }
 }
 
-/// Relay `pipe` into `log` until the init has ended and the pipe is drained
-/// (every writer gone, or a second without data once the init is reaped);
-/// the init's exit code. One pipe buffer's worth (4 KiB) per read keeps the
-/// monitor's stack, hence what each container costs the host, to a page.
+/// Relay the `pipes` (stdout, stderr) into `log` until the init has ended
+/// and the pipes are drained (every writer gone, or a second without data
+/// once the init is reaped); the init's exit code. One pipe buffer's worth
+/// (4 KiB) per read keeps the monitor's stack, hence what each container
+/// costs the host, to a couple of pages.
 #[inline(never)]
-fn relay(pid: i32, pipe: i32, log: &mut Log) -> i32 {
+fn relay(pid: i32, mut pipes: [i32; 2], log: &mut Log) -> i32 {
     let pidfd = unsafe { syscall4(SYS_PIDFD_OPEN, pid as usize, 0, 0, 0) } as i32;
-    let mut buf = [0u8; 4096];
+    let mut bufs = [[0u8; 4096]; 2];
+    // Per stream: the start of a line kept from the last read, at the start of its buffer.
+    let mut kept = [0usize; 2];
     let mut code: Option<i32> = None;
-    let mut open = true;
-    while open {
-        if code.is_none() && pidfd < 0 {
-            // Without a pidfd, read until every writer is gone (they all die with the init).
-            let n = unsafe { syscall4(SYS_READ, pipe as usize, buf.as_mut_ptr() as usize, buf.len(), 0) };
-            if n > 0 {
-                log.relay(&buf[..n as usize]);
-            } else if n != -EINTR {
-                open = false;
-            }
-            continue;
-        }
+    while pipes[0] >= 0 || pipes[1] >= 0 {
+        // Without a pidfd, read until every writer is gone (they all die with the init).
+        let watch = if code.is_none() { pidfd } else { -1 };
         let mut fds = [
-            PollFd { fd: pipe, events: POLLIN, revents: 0 },
-            PollFd { fd: if code.is_none() { pidfd } else { -1 }, events: POLLIN, revents: 0 },
+            PollFd { fd: pipes[0], events: POLLIN, revents: 0 },
+            PollFd { fd: pipes[1], events: POLLIN, revents: 0 },
+            PollFd { fd: watch, events: POLLIN, revents: 0 },
         ];
         let timeout: isize = if code.is_some() { 1000 } else { -1 };
-        let r = unsafe { syscall4(SYS_POLL, fds.as_mut_ptr() as usize, 2, timeout as usize, 0) };
+        let r = unsafe { syscall4(SYS_POLL, fds.as_mut_ptr() as usize, 3, timeout as usize, 0) };
         if r == 0 {
             break; // reaped, and a second of silence: a writer outlived the init
         }
         if r < 0 {
             continue;
         }
-        if fds[0].revents != 0 {
-            let n = unsafe { syscall4(SYS_READ, pipe as usize, buf.as_mut_ptr() as usize, buf.len(), 0) };
+        for (i, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            let (buf, k) = (&mut bufs[i], kept[i]);
+            let room = buf.len() - k;
+            let n = unsafe { syscall4(SYS_READ, pipes[i] as usize, buf[k..].as_mut_ptr() as usize, room, 0) };
             if n > 0 {
-                log.relay(&buf[..n as usize]);
+                let len = k + n as usize;
+                let held = log.relay(stream, &buf[..len], len == buf.len());
+                for j in 0..held {
+                    // Volatile: no call to a memmove this binary does not have.
+                    unsafe { core::ptr::write_volatile(&mut buf[j], buf[len - held + j]) };
+                }
+                kept[i] = held;
             } else if n != -EINTR {
-                open = false;
+                unsafe { syscall4(SYS_CLOSE, pipes[i] as usize, 0, 0, 0) };
+                pipes[i] = -1;
+                kept[i] = log.relay(stream, &buf[..k], false);
             }
         }
-        if fds[1].revents != 0 {
+        if fds[2].revents != 0 {
             let mut status: i32 = 0;
             let r =
                 unsafe { syscall4(SYS_WAIT4, pid as usize, &mut status as *mut i32 as usize, WNOHANG, 0) };
@@ -527,7 +613,10 @@ fn relay(pid: i32, pipe: i32, log: &mut Log) -> i32 {
             }
         }
     }
-    for fd in [pipe as isize, pidfd as isize, log.fd] {
+    for (i, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+        log.relay(stream, &bufs[i][..kept[i]], false);
+    }
+    for fd in [pipes[0] as isize, pipes[1] as isize, pidfd as isize, log.fd] {
         if fd >= 0 {
             unsafe { syscall4(SYS_CLOSE, fd as usize, 0, 0, 0) };
         }
@@ -539,7 +628,7 @@ fn relay(pid: i32, pipe: i32, log: &mut Log) -> i32 {
 }
 
 /// Arguments before the ones passed on to `__monitor-exit`.
-const FIXED_ARGS: usize = 8;
+const FIXED_ARGS: usize = 9;
 
 extern "C" fn entry(sp: *const usize) -> ! {
     let argc = unsafe { *sp };
@@ -558,18 +647,18 @@ extern "C" fn entry(sp: *const usize) -> ! {
         unsafe { syscall4(SYS_WRITE, 2, msg.as_ptr() as usize, msg.len(), 0) };
         exit(2)
     };
-    let code = match (parse_pid(arg(3)), parse_pid(arg(4)), parse_u64(arg(5)), parse_u64(arg(6))) {
-        (Some(pipe), Some(file), Some(max), Some(files)) => {
+    let fds = (parse_pid(arg(3)), parse_pid(arg(4)), parse_pid(arg(5)));
+    let code = match (fds, parse_u64(arg(6)), parse_u64(arg(7))) {
+        ((Some(out), Some(err), Some(file)), Some(max), Some(files)) => {
             let size = unsafe { syscall4(SYS_LSEEK, file as usize, 0, SEEK_END, 0) };
             let mut log = Log {
                 fd: file as isize,
                 size: if size > 0 { size as u64 } else { 0 },
                 max,
                 files,
-                path: arg(7),
-                at_line_start: true,
+                path: arg(8),
             };
-            relay(pid, pipe, &mut log)
+            relay(pid, [out, err], &mut log)
         }
         _ => reap(pid),
     };

@@ -48,10 +48,13 @@ mod api {
     /// as a map, validated first; `launch` says how this runtime runs it:
     /// `id`, `bundle` (relative paths in the spec are relative to it),
     /// `cgroup` (made by `cgroup::create`: the init is born in it), `stdin`
-    /// (keep ours, else /dev/null), `log` (file for stdout and stderr),
-    /// `monitor` (`#{state_root, data_root, name, auto_remove, log_max_size,
-    /// log_max_file}`: detach, with a monitor process as the init's parent;
-    /// it writes `log` from a pipe and rotates it), `start_fifo` (the OCI CLI:
+    /// (keep ours, else /dev/null), `log` (the container's log: a record per
+    /// line of stdout and stderr, rotated at `log_max_size` bytes keeping
+    /// `log_max_file` files; written by the monitor, or in the foreground by
+    /// `wait`, which also prints the output), `output` (a file for stdout and
+    /// stderr as they are), `monitor` (`#{state_root, data_root, name,
+    /// auto_remove}`: detach, with a monitor process as the init's parent;
+    /// it writes `log` from pipes), `start_fifo` (the OCI CLI:
     /// `start_fifo` starts it, from another process), `console_socket` (the
     /// OCI CLI: where the terminal's master goes), `preserve_fds`. Returns once
     /// the init is cloned; it sets up its root, terminal and working directory
@@ -151,18 +154,29 @@ mod api {
     }
 
     /// Print a container log file and the files rotated from it (`PATH.N` …
-    /// `PATH.1`, oldest first): `opts` may have `tail` (last N lines, read from
-    /// the end) and `follow: #{pid, start_time}` (keep printing, across
-    /// rotations, until that process ends).
+    /// `PATH.1`, oldest first), each line to the stream it came from (stderr
+    /// lines to stderr): `opts` may have `tail` (last N records, read from
+    /// the end), `follow: #{pid, start_time}` (keep printing, across
+    /// rotations, until that process ends), `since` and `until` (Unix
+    /// nanoseconds: only records in between), `timestamps` (each line begins
+    /// with its time) and `details` (a string each line begins with, and a space).
     #[rhai_fn(return_raw)]
     pub fn print_log(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
         at(&ctx, || {
-            let tail = opts.get("tail").and_then(|v| v.as_int().ok()).map(|n| n.max(0) as usize);
+            let int = |k: &str| opts.get(k).and_then(|v| v.as_int().ok());
             let follow = opts.get("follow").and_then(|f| f.read_lock::<Map>().map(|m| m.clone())).map(|m| {
                 let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).unwrap_or(0);
                 (int("pid") as i32, int("start_time") as u64)
             });
-            rt(logs::print(Path::new(path), tail, follow))
+            let print = logs::PrintOpts {
+                tail: int("tail").map(|n| n.max(0) as usize),
+                follow,
+                since: int("since"),
+                until: int("until"),
+                timestamps: opts.get("timestamps").and_then(|v| v.as_bool().ok()).unwrap_or(false),
+                details: opts.get("details").and_then(|v| v.clone().into_string().ok()),
+            };
+            rt(logs::print(Path::new(path), &print))
         })
     }
 

@@ -162,7 +162,8 @@ fn pump(
         }
         let data = &buf[..n as usize];
         if let Some(l) = log {
-            l.write(data);
+            // A terminal has one stream: what it shows.
+            l.write(super::log_split::Stream::Stdout, data);
         }
         clients.retain_mut(|c| {
             use std::io::Write;

@@ -1,13 +1,18 @@
 //! Container logs: print `container.log` and the files rotated from it
-//! (`container.log.N` … `.1`, oldest first), their last lines, or follow them
-//! while the container runs. Memory stays bounded by one buffer whatever the
-//! size of the log: the whole log is streamed, a tail is found by reading
-//! backwards from the end.
+//! (`container.log.N` … `.1`, oldest first), their last records, or follow
+//! them while the container runs. Each record (`log_split`) goes back to the
+//! stream it came from, optionally with its time and the container's log
+//! attributes, filtered by time; a line that is not a record (a log of an
+//! older mydocker) goes to stdout as it is. Memory stays bounded by one
+//! buffer whatever the size of the log: the whole log is streamed, a tail is
+//! found by reading backwards from the end.
 
+use super::clock;
 use super::error::{Error, Result};
 use super::host_process as process;
+use super::log_split::{self, Stream};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -70,13 +75,153 @@ fn tail_start(files: &[File], n: usize) -> std::io::Result<(usize, u64)> {
     Ok((0, 0))
 }
 
-/// Copy the rest of `f` to `out`; false when `out` is gone (e.g. piped into `head`).
-fn copy(f: &mut File, out: &mut impl Write, buf: &mut [u8]) -> Result<bool> {
+/// What to print of a log, as `docker logs` takes it.
+#[derive(Debug, Default, Clone)]
+pub struct PrintOpts {
+    /// Only the last N records.
+    pub tail: Option<usize>,
+    /// Keep printing until this process (pid, start time: the log's writer) ends.
+    pub follow: Option<(i32, u64)>,
+    /// Only records from this time on, up to that one (Unix nanoseconds).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// `-t`: each line begins with its record's time.
+    pub timestamps: bool,
+    /// `--details`: each line begins with these attributes (`k=v,k2=v2`) and a space.
+    pub details: Option<String>,
+}
+
+/// Writes records back to their streams. Lines come whole: what is left
+/// of a read without its newline waits for the next read.
+struct Printer<'a> {
+    opts: &'a PrintOpts,
+    out: BufWriter<std::io::StdoutLock<'static>>,
+    err: BufWriter<std::io::StderrLock<'static>>,
+    /// The stream written last: the other is flushed first, so both keep
+    /// their order when they go to the same place.
+    last: Stream,
+    /// Per stream: the last record ended its line.
+    at_line_start: [bool; 2],
+    partial: Vec<u8>,
+}
+
+impl Printer<'_> {
+    fn new(opts: &PrintOpts) -> Printer<'_> {
+        Printer {
+            opts,
+            out: BufWriter::with_capacity(BLOCK, std::io::stdout().lock()),
+            err: BufWriter::with_capacity(BLOCK, std::io::stderr().lock()),
+            last: Stream::Stdout,
+            at_line_start: [true; 2],
+            partial: Vec::new(),
+        }
+    }
+
+    /// Print the lines of `data`; false when our output is gone (e.g. piped into `head`).
+    fn feed(&mut self, mut data: &[u8]) -> bool {
+        while let Some(i) = data.iter().position(|&c| c == b'\n') {
+            let ok = if self.partial.is_empty() {
+                self.line(&data[..i])
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&data[..i]);
+                let ok = self.line(&line);
+                line.clear();
+                self.partial = line;
+                ok
+            };
+            if !ok {
+                return false;
+            }
+            data = &data[i + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        // No record is that long: a line of an old log, printed as it comes.
+        if self.partial.len() > BLOCK {
+            let long = std::mem::take(&mut self.partial);
+            return self.write(Stream::Stdout, &long);
+        }
+        true
+    }
+
+    /// The end of a file: a line left without its newline is printed as it is.
+    fn end_of_file(&mut self) -> bool {
+        if self.partial.is_empty() {
+            return true;
+        }
+        let rest = std::mem::take(&mut self.partial);
+        self.line_without_newline(&rest)
+    }
+
+    fn line_without_newline(&mut self, line: &[u8]) -> bool {
+        match log_split::parse(line) {
+            Some(_) => self.line(line),
+            None => {
+                self.opts.since.is_some() || self.opts.until.is_some() || self.write(Stream::Stdout, line)
+            }
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) -> bool {
+        let Some(r) = log_split::parse(line) else {
+            // Not a record: no time to filter it by.
+            if self.opts.since.is_some() || self.opts.until.is_some() {
+                return true;
+            }
+            return self.write(Stream::Stdout, line) && self.write(Stream::Stdout, b"\n");
+        };
+        if self.opts.since.is_some() || self.opts.until.is_some() {
+            let Some(t) = std::str::from_utf8(r.time).ok().and_then(clock::parse_rfc3339) else {
+                return true;
+            };
+            if self.opts.since.is_some_and(|s| t < s) || self.opts.until.is_some_and(|u| t > u) {
+                return true;
+            }
+        }
+        let i = r.stream as usize;
+        if self.at_line_start[i] {
+            if self.opts.timestamps && !(self.write(r.stream, r.time) && self.write(r.stream, b" ")) {
+                return false;
+            }
+            if let Some(d) = &self.opts.details
+                && !(self.write(r.stream, d.as_bytes()) && self.write(r.stream, b" "))
+            {
+                return false;
+            }
+        }
+        self.at_line_start[i] = r.full;
+        self.write(r.stream, r.text) && (!r.full || self.write(r.stream, b"\n"))
+    }
+
+    fn write(&mut self, stream: Stream, data: &[u8]) -> bool {
+        if stream != self.last {
+            let flushed = match self.last {
+                Stream::Stdout => self.out.flush(),
+                Stream::Stderr => self.err.flush(),
+            };
+            if flushed.is_err() {
+                return false;
+            }
+            self.last = stream;
+        }
+        match stream {
+            Stream::Stdout => self.out.write_all(data).is_ok(),
+            Stream::Stderr => self.err.write_all(data).is_ok(),
+        }
+    }
+
+    fn flush(&mut self) -> bool {
+        self.out.flush().is_ok() && self.err.flush().is_ok()
+    }
+}
+
+/// Print the rest of `f`; false when our output is gone.
+fn copy(mut f: &File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
     loop {
         match f.read(buf) {
-            Ok(0) => return Ok(out.flush().is_ok()),
+            Ok(0) => return Ok(out.flush()),
             Ok(n) => {
-                if out.write_all(&buf[..n]).is_err() {
+                if !out.feed(&buf[..n]) {
                     return Ok(false);
                 }
             }
@@ -86,20 +231,27 @@ fn copy(f: &mut File, out: &mut impl Write, buf: &mut [u8]) -> Result<bool> {
     }
 }
 
+/// `copy` of a file that is complete (rotated, or not followed).
+fn copy_whole(f: &File, out: &mut Printer, buf: &mut [u8]) -> Result<bool> {
+    Ok(copy(f, out, buf)? && out.end_of_file() && out.flush())
+}
+
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     a.dev() == b.dev() && a.ino() == b.ino()
 }
 
-/// Print the log at `path`: all of it or its last `tail` lines; with `follow`
-/// (a process's pid and start time: the writer of the log), keep printing what
-/// is appended, across rotations, until that process ends.
-pub fn print(path: &Path, tail: Option<usize>, follow: Option<(i32, u64)>) -> Result<()> {
+/// Print the log at `path` as `opts` say: all of it or its last `tail`
+/// records; with `follow` (a process's pid and start time: the writer of the
+/// log), keep printing what is appended, across rotations, until that
+/// process ends (or `until` has passed).
+pub fn print(path: &Path, opts: &PrintOpts) -> Result<()> {
+    let follow = opts.follow;
     let mut files = open_chain(path)?;
-    let (first, offset) = match tail {
+    let (first, offset) = match opts.tail {
         Some(n) => tail_start(&files, n).map_err(|e| Error::os(format!("read {}: {e}", path.display())))?,
         None => (0, 0),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = Printer::new(opts);
     let mut buf = vec![0u8; BLOCK];
     let newest = files.len().checked_sub(1);
     for (i, f) in files.iter_mut().enumerate().skip(first) {
@@ -108,16 +260,16 @@ pub fn print(path: &Path, tail: Option<usize>, follow: Option<(i32, u64)>) -> Re
                 .map_err(|e| Error::os(format!("seek {}: {e}", path.display())))?;
         }
         // The current file is only read once it is known not to have rotated meanwhile (below).
-        if Some(i) != newest && !copy(f, &mut out, &mut buf)? {
+        if Some(i) != newest && !copy_whole(f, &mut out, &mut buf)? {
             return Ok(());
         }
     }
     // Only the current file (the newest) can still grow.
     let mut current = match files.pop() {
         Some(f) if open_chain_is_current(path, &f) => Some(f),
-        Some(mut f) => {
+        Some(f) => {
             // Rotated since we opened it: it is complete.
-            if !copy(&mut f, &mut out, &mut buf)? {
+            if !copy_whole(&f, &mut out, &mut buf)? {
                 return Ok(());
             }
             follow.is_some().then_some(f)
@@ -126,17 +278,21 @@ pub fn print(path: &Path, tail: Option<usize>, follow: Option<(i32, u64)>) -> Re
     };
     loop {
         let gone = match follow {
-            Some((pid, start_time)) => process::wait_gone(pid, start_time, 100)?,
+            Some((pid, start_time)) => {
+                process::wait_gone(pid, start_time, 100)? || opts.until.is_some_and(|u| clock::now_ns() > u)
+            }
             None => true,
         };
         // Drain the current file and any that replaced it since.
         loop {
-            if let Some(f) = &mut current
+            if let Some(f) = &current
                 && !copy(f, &mut out, &mut buf)?
             {
                 return Ok(());
             }
             if follow.is_none() {
+                out.end_of_file();
+                out.flush();
                 return Ok(());
             }
             match next_after_rotation(path, current.as_ref(), &mut out, &mut buf)? {
@@ -145,6 +301,8 @@ pub fn print(path: &Path, tail: Option<usize>, follow: Option<(i32, u64)>) -> Re
             }
         }
         if gone {
+            out.end_of_file();
+            out.flush();
             return Ok(());
         }
     }
@@ -163,7 +321,7 @@ fn open_chain_is_current(path: &Path, f: &File) -> bool {
 fn next_after_rotation(
     path: &Path,
     current: Option<&File>,
-    out: &mut impl Write,
+    out: &mut Printer,
     buf: &mut [u8],
 ) -> Result<Option<File>> {
     let Ok(now) = std::fs::metadata(path) else { return Ok(None) };
@@ -172,13 +330,19 @@ fn next_after_rotation(
         if same_file(old, &now) {
             return Ok(None);
         }
+        // Ours is complete: what was written to it since we read it, then its end.
+        if let Some(f) = current
+            && !copy_whole(f, out, buf)?
+        {
+            return Ok(None);
+        }
         // Ours is now PATH.k: PATH.(k-1) … PATH.1 came after it.
         let mut k = 1;
         while let Ok(m) = std::fs::metadata(rotated(path, k)) {
             if same_file(old, &m) {
                 for n in (1..k).rev() {
-                    if let Ok(mut f) = File::open(rotated(path, n))
-                        && !copy(&mut f, out, buf)?
+                    if let Ok(f) = File::open(rotated(path, n))
+                        && !copy_whole(&f, out, buf)?
                     {
                         return Ok(None);
                     }

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod caps;
 pub mod cgroups;
+pub mod civil;
 pub mod clock;
 pub mod copy;
 pub mod diff;

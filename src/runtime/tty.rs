@@ -3,6 +3,9 @@
 
 use super::error::{Context, Error, Result};
 use super::host_process::try_reap;
+use super::log_relay::{LogFile, read_some};
+use super::log_split::Stream;
+use super::process::ForegroundLog;
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -132,39 +135,64 @@ pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> bool {
     true
 }
 
-/// Copy what the master has to our stdout; false once the terminal is closed.
-fn pump_master(master: RawFd, buf: &mut [u8]) -> bool {
-    let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return n < 0 && (Errno::last() == Errno::EINTR || Errno::last() == Errno::EAGAIN);
-    }
-    write_all(1, &buf[..n as usize])
-}
-
-/// After the init ended: copy whatever it wrote last that is still in the pty.
-fn drain(master: RawFd, buf: &mut [u8]) {
-    unsafe {
-        let flags = libc::fcntl(master, libc::F_GETFL);
-        libc::fcntl(master, libc::F_SETFL, flags | libc::O_NONBLOCK);
+/// Copy what `fd` has to our `to` (1 or 2) and to the log as `stream`; false
+/// at its end. `drain`: until nothing is left (the init ended).
+fn pump(
+    fd: RawFd,
+    to: RawFd,
+    stream: Stream,
+    buf: &mut [u8],
+    log: &mut Option<LogFile>,
+    drain: bool,
+) -> bool {
+    if drain {
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
     }
     loop {
-        let n = unsafe { libc::read(master, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 || !write_all(1, &buf[..n as usize]) {
-            return;
+        let n = match read_some(fd, buf) {
+            None => return !drain,
+            Some(0) => return false,
+            Some(n) => n,
+        };
+        if let Some(l) = log {
+            l.write(stream, &buf[..n]);
+        }
+        // Our stdout gone (`| head`): stop reading, so the container's next write fails as it would have.
+        if !write_all(to, &buf[..n]) {
+            return false;
+        }
+        if !drain {
+            return true;
         }
     }
 }
 
 /// Wait for our child `pid` to end while relaying its terminal (if `master`) and
 /// forwarding every signal in `signals` except SIGCHLD and SIGWINCH, which we handle.
+/// With `log`, what it prints is also logged: the terminal's output, or its
+/// stdout and stderr pipes, each copied to ours.
 /// The signals must already be blocked. Returns the exit code (128+N for signal N).
-pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> Result<i32> {
+pub fn relay_until_exit(
+    pid: i32,
+    master: Option<OwnedFd>,
+    signals: &SigSet,
+    log: Option<ForegroundLog>,
+) -> Result<i32> {
     let sfd =
         SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx(|| "signalfd")?;
     let _raw = match &master {
         Some(_) if isatty(0) => Some(RawMode::enter(0)?),
         _ => None,
     };
+    let (mut log, pipes) = match log {
+        Some(l) => (Some(l.file), l.pipes),
+        None => (None, None),
+    };
+    let [out, err] = pipes.map_or([None, None], |[o, e]| [Some(o), Some(e)]);
+    let mut outputs = [(out, 1, Stream::Stdout), (err, 2, Stream::Stderr)];
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some();
     let mfd = master.as_ref().map(|m| m.as_raw_fd()).unwrap_or(-1);
@@ -172,7 +200,12 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
     loop {
         if let Some(code) = try_reap(pid)? {
             if master_open {
-                drain(mfd, &mut buf);
+                pump(mfd, 1, Stream::Stdout, &mut buf, &mut log, true);
+            }
+            for (fd, to, stream) in &outputs {
+                if let Some(fd) = fd {
+                    pump(fd.as_raw_fd(), *to, *stream, &mut buf, &mut log, true);
+                }
             }
             return Ok(code);
         }
@@ -182,6 +215,11 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
         }
         if stdin_open {
             fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+        }
+        for (fd, _, _) in &outputs {
+            if let Some(fd) = fd {
+                fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
         }
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if r < 0 {
@@ -210,7 +248,7 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
                     }
                 }
             } else if p.fd == mfd {
-                if !pump_master(mfd, &mut buf) {
+                if !pump(mfd, 1, Stream::Stdout, &mut buf, &mut log, false) {
                     master_open = false;
                 }
             } else if p.fd == 0 {
@@ -223,6 +261,14 @@ pub fn relay_until_exit(pid: i32, master: Option<OwnedFd>, signals: &SigSet) -> 
                     }
                 } else if !write_all(mfd, &buf[..n as usize]) {
                     stdin_open = false;
+                }
+            } else {
+                for (fd, to, stream) in outputs.iter_mut() {
+                    if fd.as_ref().is_some_and(|f| f.as_raw_fd() == p.fd)
+                        && !pump(p.fd, *to, *stream, &mut buf, &mut log, false)
+                    {
+                        *fd = None;
+                    }
                 }
             }
         }

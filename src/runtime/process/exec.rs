@@ -51,11 +51,11 @@ pub fn create_exec(spec: &ExecSpec) -> Result<Created> {
         return Err(Error::invalid("no command given"));
     }
     let pidfd = open_pidfd(spec.pid, spec.start_time)?;
-    let mut ch = Channels::open(&spec.launch)?;
+    let mut ch = Channels::open(&spec.launch, spec.process.terminal)?;
     let filter = seccomp_program(spec.seccomp.as_ref())?;
     let mut child = ch.child_setup(&spec.process, &spec.launch, Enter::Joined, filter.as_ref());
     child.die_with_parent = !spec.detach;
-    let mut c = clone_foreground(ch, || spawn_joined(&mut child, pidfd.as_raw_fd()))?;
+    let mut c = clone_foreground(ch, &spec.launch, || spawn_joined(&mut child, pidfd.as_raw_fd()))?;
     c.setup = Some(SetUp::new(c.pid, None, &spec.launch, filter.as_ref()));
     Ok(c)
 }
@@ -135,7 +135,7 @@ fn join_and_clone(child: &mut ChildSetup, pidfd: RawFd) -> Result<i32> {
 }
 
 /// Run the exec `spec` to its end with stdout and stderr in an unlinked temp
-/// file (its `launch.log` is replaced): its exit code and the first `max`
+/// file (its `launch.output`): its exit code and the first `max`
 /// bytes it wrote, as text.
 pub fn exec_capture(spec: &mut ExecSpec, max: u64) -> Result<(i32, String)> {
     use std::io::{Read, Seek};
@@ -145,7 +145,8 @@ pub fn exec_capture(spec: &mut ExecSpec, max: u64) -> Result<(i32, String)> {
         return Err(Error::os(format!("temp file in /tmp: {}", std::io::Error::last_os_error())));
     }
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    spec.launch.log = Some(format!("/proc/self/fd/{}", file.as_raw_fd()).into());
+    spec.launch.output = Some(format!("/proc/self/fd/{}", file.as_raw_fd()).into());
+    spec.launch.log = None;
     spec.launch.stdin = false;
     spec.process.terminal = false;
     spec.detach = false;

@@ -316,7 +316,7 @@ fn setup_stdio(c: &ChildSetup) -> Result<()> {
         if c.process.terminal {
             return Ok(()); // open_console sets all three once inside the container
         }
-        if !c.launch.stdin || c.log.is_some() {
+        if !c.launch.stdin || c.launch.monitor.is_some() {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
             if null < 0 {
                 return Err(Error::os("open /dev/null"));
@@ -324,10 +324,11 @@ fn setup_stdio(c: &ChildSetup) -> Result<()> {
             libc::dup2(null, 0);
             libc::close(null);
         }
-        if let Some(log) = c.log {
-            libc::dup2(log, 1);
-            libc::dup2(log, 2);
-            libc::close(log);
+        if let Some(fd) = c.stdout {
+            libc::dup2(fd, 1);
+        }
+        if let Some(fd) = c.stderr {
+            libc::dup2(fd, 2);
         }
     }
     Ok(())

@@ -62,10 +62,21 @@ pub struct Launch {
     /// stdin is /dev/null.
     #[serde(default)]
     pub stdin: bool,
-    /// Send stdout and stderr to this file (detached containers: through a
-    /// pipe to the monitor, which writes the file).
+    /// The container's log: stdout and stderr as records (`log_split`),
+    /// through pipes to whoever writes it — a detached container's monitor,
+    /// or this process, which also prints them (`wait`). With a terminal,
+    /// what the terminal shows, as stdout.
     #[serde(default)]
     pub log: Option<PathBuf>,
+    /// Rotate the log before it passes this many bytes (none: no cap).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// How many log files rotation keeps, the current one included (default 1).
+    #[serde(default)]
+    pub log_max_file: Option<u64>,
+    /// Send stdout and stderr, as they are, to this file (`exec_capture`).
+    #[serde(default)]
+    pub output: Option<PathBuf>,
     /// Detach: a monitor process becomes the init's parent and records its exit.
     #[serde(default)]
     pub monitor: Option<MonitorSpec>,
@@ -94,6 +105,8 @@ pub struct Created {
     pty_master: Option<OwnedFd>,
     /// Signals we blocked for the foreground wait loop, restored when done.
     blocked: Option<SigSet>,
+    /// A foreground container's log, which `wait` writes.
+    log: Option<ForegroundLog>,
     /// What is left to do while the process sets up (see `ready`).
     setup: Option<SetUp>,
 }
@@ -151,31 +164,51 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
+/// The log of a foreground container, written by its creator while it waits.
+#[derive(Debug)]
+pub struct ForegroundLog {
+    pub file: crate::runtime::log_relay::LogFile,
+    /// The read ends of the container's stdout and stderr (none with a terminal).
+    pub pipes: Option<[OwnedFd; 2]>,
+}
+
 /// The fds a new process needs from its creator.
 struct Channels {
     parent_sock: OwnedFd,
     child_sock: OwnedFd,
+    /// The container's log (see `Launch::log`).
     log: Option<fs::File>,
+    /// A foreground container's stdout and stderr pipes: (read, write) each.
+    pipes: Option<[(OwnedFd, OwnedFd); 2]>,
+    /// `Launch::output`.
+    output: Option<fs::File>,
     cgroup: CgroupJoin,
     helper: Option<OwnedFd>,
     fifo: Option<OwnedFd>,
 }
 
 impl Channels {
-    fn open(launch: &Launch) -> Result<Channels> {
+    fn open(launch: &Launch, terminal: bool) -> Result<Channels> {
         let (parent_sock, child_sock) =
             socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
                 .ctx(|| "socketpair")?;
-        let log = match &launch.log {
-            Some(path) => Some(
-                fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(path)
-                    .ctx(|| format!("open log {}", path.display()))?,
-            ),
-            None => None,
+        let append = |path: &std::path::Path| {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .ctx(|| format!("open log {}", path.display()))
+        };
+        let log = launch.log.as_deref().map(append).transpose()?;
+        let output = launch.output.as_deref().map(append).transpose()?;
+        // A foreground container's output comes through us (a detached one's
+        // monitor makes its own pipes; a terminal is relayed already).
+        let pipes = if log.is_some() && launch.monitor.is_none() && !terminal {
+            let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx(|| "pipe");
+            Some([pipe()?, pipe()?])
+        } else {
+            None
         };
         let cgroup = CgroupJoin::prepare(launch.cgroup.as_deref())?;
         let helper = match exec_helper::load() {
@@ -200,7 +233,7 @@ impl Channels {
             ),
             None => None,
         };
-        Ok(Channels { parent_sock, child_sock, log, cgroup, helper, fifo })
+        Ok(Channels { parent_sock, child_sock, log, pipes, output, cgroup, helper, fifo })
     }
 
     fn child_setup<'a>(
@@ -219,6 +252,16 @@ impl Channels {
             sock: self.child_sock.as_raw_fd(),
             parent_sock: self.parent_sock.as_raw_fd(),
             log: self.log.as_ref().map(|f| f.as_raw_fd()),
+            stdout: self
+                .pipes
+                .as_ref()
+                .map(|p| p[0].1.as_raw_fd())
+                .or(self.output.as_ref().map(|f| f.as_raw_fd())),
+            stderr: self
+                .pipes
+                .as_ref()
+                .map(|p| p[1].1.as_raw_fd())
+                .or(self.output.as_ref().map(|f| f.as_raw_fd())),
             cgroup: std::mem::take(&mut self.cgroup),
             helper: self.helper.as_ref().map(|f| f.as_raw_fd()),
             fifo: self.fifo.as_ref().map(|f| f.as_raw_fd()),
@@ -254,7 +297,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
         return Err(Error::invalid("the container needs a new mount namespace (linux.namespaces: mount)"));
     }
     let process = spec.process()?;
-    let mut ch = Channels::open(launch)?;
+    let mut ch = Channels::open(launch, process.terminal)?;
     let filter = seccomp_program(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
     // Namespaces given by path are opened now, while their paths mean what the caller meant.
     let mut joins = Vec::new();
@@ -304,7 +347,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
         (pid, 0, parent_sock)
     } else {
         // Foreground: this process is the parent and forwards signals while it waits.
-        let mut c = clone_foreground(ch, || clone::clone_child(&child, flags))?;
+        let mut c = clone_foreground(ch, launch, || clone::clone_child(&child, flags))?;
         c.setup = Some(SetUp::new(c.pid, Some(spec), launch, filter.as_ref()));
         return Ok(c);
     };
@@ -320,6 +363,7 @@ pub fn create(spec: &Spec, launch: &Launch) -> Result<Created> {
         sock: Some(parent_sock),
         pty_master: None,
         blocked: None,
+        log: None,
         setup: Some(setup),
     })
 }
@@ -395,7 +439,7 @@ fn until_ready(sock: &OwnedFd, setup: SetUp, pid: i32) -> Result<Option<OwnedFd>
 /// Make our direct child with `spawn` (which returns its pid), with the
 /// forwarded signals blocked first (the child unblocks them before exec) so
 /// none is lost.
-fn clone_foreground(ch: Channels, spawn: impl FnOnce() -> Result<i32>) -> Result<Created> {
+fn clone_foreground(ch: Channels, launch: &Launch, spawn: impl FnOnce() -> Result<i32>) -> Result<Created> {
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), Some(&mut old)).ctx(|| "block signals")?;
     let pid = match spawn() {
@@ -406,14 +450,26 @@ fn clone_foreground(ch: Channels, spawn: impl FnOnce() -> Result<i32>) -> Result
         }
     };
     log::info!("process is pid {pid}");
-    let Channels { parent_sock, child_sock, log, .. } = ch;
-    drop((child_sock, log));
+    let Channels { parent_sock, child_sock, log, pipes, output, .. } = ch;
+    // The write ends are the container's now: its end closes them.
+    let pipes = pipes.map(|[(out, _), (err, _)]| [out, err]);
+    drop((child_sock, output));
+    let log = log.zip(launch.log.as_ref()).map(|(f, path)| ForegroundLog {
+        file: crate::runtime::log_relay::LogFile::new(
+            f,
+            path,
+            launch.log_max_size.unwrap_or(u64::MAX),
+            launch.log_max_file.unwrap_or(1).max(1),
+        ),
+        pipes,
+    });
     Ok(Created {
         pid,
         monitor_pid: 0,
         sock: Some(parent_sock),
         pty_master: None,
         blocked: Some(old),
+        log,
         setup: None,
     })
 }
@@ -485,7 +541,7 @@ pub fn start_by_fifo(fifo: &std::path::Path, pid: i32, start_time: u64) -> Resul
 /// Returns the exit code, 128+N when killed by signal N.
 pub fn wait(c: &mut Created) -> Result<i32> {
     let old = c.blocked.take();
-    let result = tty::relay_until_exit(c.pid, c.pty_master.take(), &forwarded_signals());
+    let result = tty::relay_until_exit(c.pid, c.pty_master.take(), &forwarded_signals(), c.log.take());
     if let Some(old) = old {
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
@@ -526,7 +582,11 @@ struct ChildSetup<'a> {
     cgroup: CgroupJoin,
     sock: RawFd,
     parent_sock: RawFd,
+    /// The log file (a monitor's to write).
     log: Option<RawFd>,
+    /// What the init's stdout and stderr become (else: ours).
+    stdout: Option<RawFd>,
+    stderr: Option<RawFd>,
     /// The sealed exec trampoline (`exec_helper`), when it could be loaded.
     helper: Option<RawFd>,
     /// The start FIFO (O_PATH), for the OCI CLI.

@@ -15,7 +15,7 @@ use nix::sys::wait::waitpid;
 use serde::Deserialize;
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,12 +26,6 @@ pub struct MonitorSpec {
     /// `--rm`: when the container ends, the monitor runs `mydocker rm -f NAME`.
     #[serde(default)]
     pub auto_remove: bool,
-    /// Rotate the log (`Proc::log`) before it passes this many bytes (none: no cap).
-    #[serde(default)]
-    pub log_max_size: Option<u64>,
-    /// How many log files rotation keeps, the current one included (default 1).
-    #[serde(default)]
-    pub log_max_file: Option<u64>,
 }
 
 /// The monitor: double-fork so it belongs to no CLI, clone the init, report its
@@ -89,16 +83,22 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     } else {
         None
     };
-    // The container writes into a pipe and we write its log, so the log can be
-    // capped and rotated (without a pipe, it writes the file itself, uncapped).
-    let mut relay: Option<(RawFd, RawFd)> = None;
+    // The container writes into a pipe per stream and we write its log: a
+    // record per line, with its stream, capped and rotated.
+    let mut relay: Option<([RawFd; 2], RawFd)> = None;
     if let Some(file) = child.log
         && attach.is_none()
     {
-        let mut fds = [0; 2];
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
-            child.log = Some(fds[1]);
-            relay = Some((fds[0], file));
+        let (mut out, mut err) = ([0; 2], [0; 2]);
+        if unsafe { libc::pipe2(out.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+            if unsafe { libc::pipe2(err.as_mut_ptr(), libc::O_CLOEXEC) } == 0 {
+                child.stdout = Some(out[1]);
+                child.stderr = Some(err[1]);
+                relay = Some(([out[0], err[0]], file));
+            } else {
+                unsafe { libc::close(out[0]) };
+                unsafe { libc::close(out[1]) };
+            }
         }
     }
     let pid = match clone_child(child, flags) {
@@ -112,14 +112,13 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     unsafe {
         libc::close(child.sock);
         libc::close(child.parent_sock);
-        // (A terminal's monitor writes the log file itself: it keeps it.)
-        if let Some(fd) = child.log
-            && attach.is_none()
-        {
+        // The write ends are the container's.
+        for fd in [child.stdout, child.stderr].into_iter().flatten() {
             libc::close(fd);
         }
-        if let Some((rd, file)) = relay {
-            libc::fcntl(rd, libc::F_SETFD, 0);
+        if let Some((pipes, file)) = relay {
+            libc::fcntl(pipes[0], libc::F_SETFD, 0);
+            libc::fcntl(pipes[1], libc::F_SETFD, 0);
             libc::fcntl(file, libc::F_SETFD, 0);
         }
     }
@@ -130,15 +129,17 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
     // child. The tiny static `mydocker-monitor` beside us is preferred; this
     // binary's own `__monitor` mode is the fallback.
     let dash = || "-".to_string();
+    let (max_size, max_file) = log_cap(child.launch);
     let mut tail = match (relay, &child.launch.log) {
-        (Some((rd, file)), Some(path)) => vec![
-            rd.to_string(),
+        (Some((pipes, file)), Some(path)) => vec![
+            pipes[0].to_string(),
+            pipes[1].to_string(),
             file.to_string(),
-            mon.log_max_size.unwrap_or(u64::MAX).to_string(),
-            mon.log_max_file.unwrap_or(1).max(1).to_string(),
+            max_size.to_string(),
+            max_file.to_string(),
             path.display().to_string(),
         ],
-        _ => vec![dash(), dash(), dash(), dash(), dash()],
+        _ => vec![dash(), dash(), dash(), dash(), dash(), dash()],
     };
     tail.extend([
         mon.state_root.display().to_string(),
@@ -164,12 +165,12 @@ fn monitor_main(child: &mut ChildSetup, mon: &MonitorSpec, flags: libc::c_int) -
         let _ = nix::unistd::execv(c"/proc/self/exe", &cargs);
     }
     // exec failed: do the monitor's job from here.
-    let log = relay.zip(child.launch.log.as_ref()).map(|((rd, file), path)| MonitorLog {
-        pipe: rd,
+    let log = relay.zip(child.launch.log.as_ref()).map(|((pipes, file), path)| MonitorLog {
+        pipes,
         file,
         path: path.clone(),
-        max_size: mon.log_max_size.unwrap_or(u64::MAX),
-        max_file: mon.log_max_file.unwrap_or(1).max(1),
+        max_size,
+        max_file,
     });
     let code = run_monitor(&mon.state_root, &mon.data_root, &mon.name, pid, mon.auto_remove, log);
     unsafe { libc::_exit(code) }
@@ -194,14 +195,15 @@ fn tty_monitor(
         }
     }
     let path = child.launch.log.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
+    let (max_size, max_file) = log_cap(child.launch);
     let mut argv = vec![
         "mydocker".to_string(),
         "__monitor-tty".into(),
         pid.to_string(),
         lfd.to_string(),
         log.to_string(),
-        mon.log_max_size.unwrap_or(u64::MAX).to_string(),
-        mon.log_max_file.unwrap_or(1).max(1).to_string(),
+        max_size.to_string(),
+        max_file.to_string(),
         path,
         // Typing allowed (-i), and the socket to remove at the end.
         format!(
@@ -259,9 +261,15 @@ pub fn run_tty_monitor(args: &[String]) -> i32 {
     record_exit(state.as_ref(), data.as_ref(), name, code, rm)
 }
 
-/// The log a monitor relays: the pipe the container writes, the open log file.
+/// The log's max-size (none: no cap) and max-file.
+fn log_cap(launch: &super::Launch) -> (u64, u64) {
+    (launch.log_max_size.unwrap_or(u64::MAX), launch.log_max_file.unwrap_or(1).max(1))
+}
+
+/// The log a monitor relays: the pipes the container writes (stdout,
+/// stderr), the open log file.
 pub struct MonitorLog {
-    pub pipe: RawFd,
+    pub pipes: [RawFd; 2],
     pub file: RawFd,
     pub path: PathBuf,
     pub max_size: u64,
@@ -279,9 +287,15 @@ pub fn run_monitor(
 ) -> i32 {
     if let Some(l) = log {
         // Safety: the caller hands these fds over to us.
-        let (pipe, file) = unsafe { (fs::File::from_raw_fd(l.pipe), fs::File::from_raw_fd(l.file)) };
-        let mut out = crate::runtime::log_relay::LogFile::new(file, &l.path, l.max_size, l.max_file);
-        crate::runtime::log_relay::relay(pipe, &mut out);
+        let (out, err, file) = unsafe {
+            (
+                OwnedFd::from_raw_fd(l.pipes[0]),
+                OwnedFd::from_raw_fd(l.pipes[1]),
+                fs::File::from_raw_fd(l.file),
+            )
+        };
+        let mut log = crate::runtime::log_relay::LogFile::new(file, &l.path, l.max_size, l.max_file);
+        crate::runtime::log_relay::relay(out, err, &mut log);
     }
     let code = crate::runtime::host_process::reap(pid);
     record_exit(state_root, data_root, name, code, auto_remove)
