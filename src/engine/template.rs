@@ -26,8 +26,15 @@ fn parse_text(text: &str, strict: bool) -> RhaiResult<Template> {
     Ok(Template(std::rc::Rc::new(t)))
 }
 
+fn failed(e: impl std::fmt::Display) -> Box<EvalAltResult> {
+    let mut m = Map::new();
+    m.insert("kind".into(), "invalid".into());
+    m.insert("message".into(), format!("template: {e}").into());
+    EvalAltResult::ErrorRuntime(m.into(), Position::NONE).into()
+}
+
 fn render_one(t: &Template, data: &Dynamic) -> RhaiResult<String> {
-    t.0.render(&value(data)?).map_err(|e| invalid("", e))
+    t.0.render(&value(data)?).map_err(failed)
 }
 
 #[export_module]
@@ -56,21 +63,21 @@ mod api {
     }
 
     /// The template's text for `data`; throws kind `invalid` when a field or function fails.
-    #[rhai_fn(name = "render", return_raw)]
+    #[rhai_fn(name = "render", global, return_raw)]
     pub fn render_parsed(ctx: NativeCallContext, t: &mut Template, data: Dynamic) -> RhaiResult<String> {
         at(&ctx, || render_one(t, &data))
     }
 
     /// The template's text for each item of `rows`.
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(global, return_raw)]
     pub fn render_all(ctx: NativeCallContext, t: &mut Template, rows: Array) -> RhaiResult<Array> {
         at(&ctx, || rows.iter().map(|r| render_one(t, r).map(Dynamic::from)).collect())
     }
 
     /// A `table` format's header: each field `.X` is `headers.X` (or X in capitals).
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(global, return_raw)]
     pub fn header(ctx: NativeCallContext, t: &mut Template, headers: Map) -> RhaiResult<String> {
-        at(&ctx, || t.0.render_header(&value(&Dynamic::from_map(headers))?).map_err(|e| invalid("", e)))
+        at(&ctx, || t.0.render_header(&value(&Dynamic::from_map(headers))?).map_err(failed))
     }
 
     /// Docker's reading of a `--format`: `\t` and `\n` typed as two characters

@@ -655,9 +655,13 @@ impl Exec {
                 if args.is_empty() || self.header {
                     return Ok(v);
                 }
-                // `.Label "k"`: a map given arguments is indexed by them (Docker's methods).
+                // `.Label "k"`: a map given arguments is indexed by them (Docker's
+                // methods), and a missing key is empty, as Docker's Label.
                 match v {
-                    Value::Object(_) => index(v, &args, self.strict),
+                    Value::Object(_) => Ok(match index(v, &args, false)? {
+                        Value::Null => Value::String(String::new()),
+                        found => found,
+                    }),
                     other => err(format!("can't give argument to non-function {}", go_string(&other))),
                 }
             }
@@ -962,6 +966,7 @@ mod tests {
         assert_eq!(r("{{json .Labels}}", v.clone()), r#"{"a":"1","b c":"2"}"#);
         assert_eq!(r(r#"{{index .Labels "b c"}}"#, v.clone()), "2");
         assert_eq!(r(r#"{{.Labels "a"}}"#, v.clone()), "1");
+        assert_eq!(r(r#"[{{.Labels "zz"}}]"#, v.clone()), "[]");
         assert_eq!(r("{{index .L 1}}", v.clone()), "2");
         assert_eq!(r("{{json .}}", json!({"a": 1})), r#"{"a":1}"#);
     }
