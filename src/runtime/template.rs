@@ -658,10 +658,7 @@ impl Exec {
                 // `.Label "k"`: a map given arguments is indexed by them (Docker's
                 // methods), and a missing key is empty, as Docker's Label.
                 match v {
-                    Value::Object(_) => Ok(match index(v, &args, false)? {
-                        Value::Null => Value::String(String::new()),
-                        found => found,
-                    }),
+                    Value::Object(_) => index(v, &args, false),
                     other => err(format!("can't give argument to non-function {}", go_string(&other))),
                 }
             }
@@ -762,7 +759,8 @@ fn index(mut v: Value, keys: &[Value], strict: bool) -> Res<Value> {
             (Value::Object(mut m), key) => match m.remove(&go_string(key)) {
                 Some(x) => x,
                 None if strict => return err(format!("map has no entry for key {:?}", go_string(key))),
-                None => Value::Null,
+                // The zero value of Docker's string maps (labels), not Go's <no value>.
+                None => Value::String(String::new()),
             },
             (Value::Array(a), Value::Number(n)) => match n.as_u64().and_then(|i| a.get(i as usize)) {
                 Some(x) => x.clone(),

@@ -95,7 +95,7 @@ impl Env {
     }
 
     pub fn ps_json(&self) -> Vec<serde_json::Value> {
-        let text = self.ok(&["ps", "--format", "json"]);
+        let text = self.ok(&["ps", "--format", "records"]);
         match serde_json::from_str(&text) {
             Ok(serde_json::Value::Array(a)) => a,
             other => panic!("ps --format json: {other:?}\n{text}"),
