@@ -56,8 +56,8 @@ fn err<T>(msg: impl Into<String>) -> Res<T> {
 }
 
 const FUNCS: &[&str] = &[
-    "json", "join", "lower", "upper", "title", "split", "truncate", "pad", "print", "printf", "println", "eq",
-    "ne", "lt", "le", "gt", "ge", "and", "or", "not", "len", "index",
+    "json", "join", "lower", "upper", "title", "split", "truncate", "pad", "print", "printf", "println",
+    "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "len", "index",
 ];
 
 // ---- lexing: text and actions ----
@@ -283,7 +283,8 @@ fn parse_pipe(toks: &[Tok]) -> Res<Pipe> {
     // `$x :=`, `$i, $e :=`
     if let Some(pos) = toks.iter().position(|t| *t == Tok::Decl || *t == Tok::Assign) {
         let vars = &toks[..pos];
-        if vars.iter().all(|t| matches!(t, Tok::Var(_, p) if p.is_empty()) || *t == Tok::Comma) && !vars.is_empty()
+        if vars.iter().all(|t| matches!(t, Tok::Var(_, p) if p.is_empty()) || *t == Tok::Comma)
+            && !vars.is_empty()
         {
             decl = vars
                 .iter()
@@ -396,9 +397,15 @@ impl Parser {
                         Stop::Else(Some(_)) => return err(format!("{k} has else with a pipeline")),
                         Stop::Eof => return err(format!("unexpected EOF: {k} has no end")),
                     };
-                    nodes.push(if k == "range" { Node::Range(pipe, body, alt) } else { Node::With(pipe, body, alt) });
+                    nodes.push(if k == "range" {
+                        Node::Range(pipe, body, alt)
+                    } else {
+                        Node::With(pipe, body, alt)
+                    });
                 }
-                Some(Tok::Ident(k)) if ["define", "template", "block", "break", "continue"].contains(&k.as_str()) => {
+                Some(Tok::Ident(k))
+                    if ["define", "template", "block", "break", "continue"].contains(&k.as_str()) =>
+                {
                     return err(format!("{k} is not supported"));
                 }
                 _ => nodes.push(Node::Action(parse_pipe(&toks)?)),
@@ -530,7 +537,11 @@ impl Exec {
                 Node::With(p, body, alt) => {
                     let depth = self.vars.len();
                     let v = self.pipe(p, dot)?;
-                    if truth(&v) { self.nodes(body, &v, out)? } else { self.nodes(alt, dot, out)? }
+                    if truth(&v) {
+                        self.nodes(body, &v, out)?
+                    } else {
+                        self.nodes(alt, dot, out)?
+                    }
                     self.vars.truncate(depth);
                 }
                 Node::Range(p, body, alt) => {
@@ -539,7 +550,9 @@ impl Exec {
                     q.decl.clear();
                     let v = self.pipe(&q, dot)?;
                     let items: Vec<(Value, Value)> = match &v {
-                        Value::Array(a) => a.iter().enumerate().map(|(i, e)| (Value::from(i), e.clone())).collect(),
+                        Value::Array(a) => {
+                            a.iter().enumerate().map(|(i, e)| (Value::from(i), e.clone())).collect()
+                        }
                         Value::Object(m) => {
                             let mut keys: Vec<&String> = m.keys().collect();
                             keys.sort();
@@ -603,7 +616,10 @@ impl Exec {
                 },
                 Value::Null => Value::Null,
                 other => {
-                    return err(format!("executing at <{shown}>: can't evaluate field {key} in {}", go_string(&other)));
+                    return err(format!(
+                        "executing at <{shown}>: can't evaluate field {key} in {}",
+                        go_string(&other)
+                    ));
                 }
             };
         }
@@ -668,7 +684,11 @@ impl Exec {
     fn call(&mut self, f: &str, args: Vec<Value>) -> Res<Value> {
         let s = |i: usize| -> String { args.get(i).map(go_string).unwrap_or_default() };
         let need = |n: usize| -> Res<()> {
-            if args.len() < n { err(format!("wrong number of args for {f}: want {n} got {}", args.len())) } else { Ok(()) }
+            if args.len() < n {
+                err(format!("wrong number of args for {f}: want {n} got {}", args.len()))
+            } else {
+                Ok(())
+            }
         };
         Ok(match f {
             "json" => {
@@ -696,7 +716,10 @@ impl Exec {
             }
             "pad" => {
                 need(3)?;
-                let (a, b) = (args[1].as_i64().unwrap_or(0).max(0) as usize, args[2].as_i64().unwrap_or(0).max(0) as usize);
+                let (a, b) = (
+                    args[1].as_i64().unwrap_or(0).max(0) as usize,
+                    args[2].as_i64().unwrap_or(0).max(0) as usize,
+                );
                 Value::String(format!("{}{}{}", " ".repeat(a), s(0), " ".repeat(b)))
             }
             "print" => Value::String(sprint(&args)),
@@ -796,7 +819,11 @@ fn title(s: &str) -> String {
     let mut out = String::new();
     let mut start = true;
     for c in s.chars() {
-        if start { out.extend(c.to_uppercase()) } else { out.push(c) }
+        if start {
+            out.extend(c.to_uppercase())
+        } else {
+            out.push(c)
+        }
         start = !c.is_alphanumeric();
     }
     out
@@ -862,7 +889,10 @@ fn printf(fmt: &str, args: &[Value]) -> String {
         next += 1;
         let prec_n = prec.as_deref().and_then(|p| p.parse::<usize>().ok().or(Some(0)));
         let mut text = match verb {
-            'd' => arg.as_f64().map(|f| format!("{}", f as i64)).unwrap_or_else(|| format!("%!d({})", go_string(arg))),
+            'd' => arg
+                .as_f64()
+                .map(|f| format!("{}", f as i64))
+                .unwrap_or_else(|| format!("%!d({})", go_string(arg))),
             'f' | 'g' | 'e' => match arg.as_f64() {
                 Some(f) => format!("{:.*}", prec_n.unwrap_or(6), f),
                 None => format!("%!f({})", go_string(arg)),
@@ -896,7 +926,10 @@ fn printf(fmt: &str, args: &[Value]) -> String {
         out.push_str(&text);
     }
     if next < args.len() {
-        out.push_str(&format!("%!(EXTRA {})", args[next..].iter().map(go_string).collect::<Vec<_>>().join(", ")));
+        out.push_str(&format!(
+            "%!(EXTRA {})",
+            args[next..].iter().map(go_string).collect::<Vec<_>>().join(", ")
+        ));
     }
     out
 }

@@ -84,7 +84,7 @@ impl Env {
         o
     }
 
-    /// `ps --format json` as parsed records.
+    /// `ps --format records` (the full records) as parsed JSON.
     /// The top layer dir of image `name` in the store: a one-layer image's
     /// root (the default busybox, an imported rootfs).
     pub fn image_root(&self, name: &str) -> PathBuf {
