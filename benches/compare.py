@@ -14,7 +14,8 @@ Method, in short (docs/performance.md has the long version):
     which also gives the command's peak RSS (what `/usr/bin/time -f %M` shows).
 
 The daily verbs (op verbs; issue 16): start of an ended container, restart
--t 0 and stats --no-stream, each with --containers running, against Podman.
+-t 0, stats --no-stream and ps --filter name=N, each with --containers
+running, against Podman.
 
 Data (ops volumes, cp; issue 14): run --rm true with 0, 1 and 10 read-only
 binds (and podman with 0 and 10); cp of a --cp-mib tree (1 MiB files and
@@ -387,6 +388,9 @@ class DockerLike(Tool):
 
     def stats(self):
         return self.ok(self.x("stats", "--no-stream", timeout=60), "stats --no-stream")
+
+    def ps_filter(self, name):
+        return self.ok(self.x("ps", "-a", "--filter", f"name={name}"), "ps --filter")
 
 
 class MyDocker(DockerLike):
@@ -1154,6 +1158,10 @@ class Bench:
                 "mydocker": "mydocker stats --no-stream (two samples 1 s apart)",
                 "podman": "podman stats --no-stream"},
                 lambda t, i: t.stats(), tools=live, n=max(3, self.args.n // 5), warmup=1)
+            # crun and runc have no filters (`list` lists all): Docker's verb only.
+            self.paired("ps-filter", f"ps --filter name=N with {K} containers", {
+                "mydocker": "mydocker ps -a --filter name=N", "podman": "podman ps -a --filter name=N"},
+                lambda t, i: t.ps_filter(started[t.name][i % K]), tools=live)
         finally:
             self.teardown(started)
 

@@ -5,7 +5,7 @@
 #   benches/compare.sh --quick      # smoke test: N=3, 3 containers (~15 s after the build)
 #   benches/compare.sh --write-doc  # also regenerate the results in docs/performance.md
 #   benches/compare.sh --ops lifecycle,exec --peers crun -n 50
-#   benches/compare.sh --ops verbs --peers podman  # start, restart, stats --no-stream, 50 running
+#   benches/compare.sh --ops verbs --peers podman  # start, restart, stats --no-stream, ps --filter, 50 running
 #   benches/compare.sh --ops oci,podman-oci  # the OCI face: mydocker-runc vs crun, runc
 #   benches/compare.sh --ops volumes,cp -n 10 --cp-mib 1024  # data: binds per run, cp vs tar | tar
 #   benches/compare.sh --ops load,layers,commit,save -n 5  # images: a Debian image made

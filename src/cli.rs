@@ -80,8 +80,8 @@ pub enum Command {
     Stop(StopOpts),
     /// Remove containers
     Rm(RmOpts),
-    /// Print containers' records as JSON
-    Inspect(RefsOpts),
+    /// Print the records of containers (or images, volumes, networks) as JSON, or a Go template of each
+    Inspect(InspectOpts),
     /// Wait for containers to end and print their exit codes
     Wait(RefsOpts),
     /// Send a signal to containers
@@ -291,12 +291,27 @@ pub struct PsOpts {
     /// Only print container ids
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Output format: table or json
-    #[arg(long, default_value = "table")]
-    pub format: String,
-    /// Only containers matching KEY=VALUE (volume=NAME or a mount's destination)
+    /// table (default), json (one object per line, Docker's fields), records
+    /// (the full records as a JSON array), a Go template like
+    /// "{{.ID}} {{.Names}}", or "table TEMPLATE" (with a header row)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only containers matching KEY=VALUE: name, id, label, status, exited,
+    /// ancestor, before, since, volume (several values of a key: any of them)
     #[arg(short = 'f', long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+    /// Only the N last created containers
+    #[arg(short = 'n', long = "last", value_name = "N", allow_hyphen_values = true)]
+    pub last: Option<String>,
+    /// Only the last created container
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Full ids and commands
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Show each container's size (its writable layer, and with its image)
+    #[arg(short = 's', long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug, Serialize)]
@@ -444,6 +459,21 @@ pub struct RmOpts {
     #[arg(short = 'v', long)]
     pub volumes: bool,
     #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Serialize)]
+pub struct InspectOpts {
+    /// A Go template of each object, e.g. "{{.State.Status}}" (json for JSON lines)
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Only objects of this kind: container, image, volume or network
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Show sizes (accepted for Docker habits)
+    #[arg(short = 's', long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "NAME|ID")]
     pub containers: Vec<String>,
 }
 

@@ -144,7 +144,7 @@ fn ps_during_heavy_create_and_remove_never_fails_or_shows_half_records() {
     let end = Instant::now() + Duration::from_secs(4);
     let mut checks = 0;
     while Instant::now() < end {
-        let o = env.run(&["ps", "--format", "json"]);
+        let o = env.run(&["ps", "--format", "records"]);
         assert_eq!(o.code, 0, "{}", o.stderr);
         assert_eq!(o.stderr, "", "no warning about a half-written record");
         let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("ps json");

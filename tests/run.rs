@@ -27,7 +27,7 @@ fn detached_container_outlives_the_cli_and_ps_shows_it_running() {
     let first = header.lines().next().unwrap_or("");
     assert_eq!(
         first.split_whitespace().collect::<Vec<_>>(),
-        ["ID", "NAME", "PID", "STATUS", "COMMAND", "CREATED"]
+        ["ID", "NAME", "PID", "STATUS", "COMMAND", "CREATED", "IMAGE"]
     );
     let row = env.ps_row("bird").expect("bird in ps");
     let cols: Vec<&str> = row.split_whitespace().collect();

@@ -30,6 +30,7 @@ pub const MODULES: &[&str] = &[
     "files",
     "clock",
     "events",
+    "template",
     "sys",
     "log",
 ];

@@ -1,5 +1,5 @@
 //! The Rhai engine: runtime primitives as namespaced modules (`container::`,
-//! `cgroup::`, `rootfs::`, `state::`, `image::`, `seccomp::`, `clock::`, `sys::`, `log::`), the bundled
+//! `cgroup::`, `rootfs::`, `state::`, `image::`, `seccomp::`, `clock::`, `template::`, `sys::`, `log::`), the bundled
 //! stdlib as importable modules, and script running with readable errors.
 //!
 //! The bindings are thin: they convert types and errors and decide nothing.
@@ -17,6 +17,7 @@ mod rootfs;
 mod seccomp;
 mod state;
 mod sys;
+mod template;
 mod volume;
 
 use crate::runtime::error::Error;
@@ -257,6 +258,7 @@ pub fn build(script_dir: Option<PathBuf>) -> Engine {
     engine.register_static_module("files", files::module().into());
     engine.register_static_module("clock", clock::module().into());
     engine.register_static_module("events", events::module().into());
+    engine.register_static_module("template", template::module().into());
     engine.register_static_module("sys", sys::module().into());
     engine.register_static_module("log", sys::log_module().into());
     sys::register_globals(&mut engine);

@@ -31,6 +31,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod template;
 pub mod tty;
 pub mod user;
 pub mod volume;

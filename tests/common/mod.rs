@@ -84,7 +84,7 @@ impl Env {
         o
     }
 
-    /// `ps --format json` as parsed records.
+    /// `ps --format records` (the full records) as parsed JSON.
     /// The top layer dir of image `name` in the store: a one-layer image's
     /// root (the default busybox, an imported rootfs).
     pub fn image_root(&self, name: &str) -> PathBuf {
@@ -95,7 +95,7 @@ impl Env {
     }
 
     pub fn ps_json(&self) -> Vec<serde_json::Value> {
-        let text = self.ok(&["ps", "--format", "json"]);
+        let text = self.ok(&["ps", "--format", "records"]);
         match serde_json::from_str(&text) {
             Ok(serde_json::Value::Array(a)) => a,
             other => panic!("ps --format json: {other:?}\n{text}"),
