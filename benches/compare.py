@@ -441,7 +441,7 @@ class MyDocker(DockerLike):
         return self.ok(self.x("ps"), "ps")
 
     def records(self):
-        out = self.q("ps", "--format", "json")
+        out = self.q("ps", "--format", "records")
         return json.loads(out) if out.strip() else []
 
     def pid_of(self, name):

@@ -475,7 +475,7 @@ def main():
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         probes.remove()
-        r = sh(base + ["ps", "--format", "json"])
+        r = sh(base + ["ps", "--format", "records"])
         for name in re.findall(r'"name":\s*"([^"]+)"', r.stdout):
             sh(base + ["rm", "-f", name])
         shutil.rmtree(tmp, ignore_errors=True)

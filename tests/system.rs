@@ -129,6 +129,18 @@ fn events_filter_format_and_time_bounds() {
     assert_eq!(actions(&two), ["die", "die"]);
     let vols = events_json(&env, &["--filter", "type=volume"]);
     assert_eq!(actions(&vols), ["create"]);
+    let t = env.ok(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "-f",
+        "type=volume",
+        "--format",
+        "{{.Type}}/{{.Action}}/{{.Actor.ID}}",
+    ]);
+    assert_eq!(t.trim(), "volume/create/vol1");
     assert_eq!(vols[0]["Actor"]["ID"], "vol1");
     // Docker's line: time, type, action, id, sorted attributes.
     let text = env.ok(&[
@@ -224,6 +236,12 @@ fn info_and_version_describe_this_host() {
     assert!(v["Client"]["RhaiVersion"].as_str().is_some_and(|r| r.starts_with("1.")), "{v}");
     assert!(v["Client"]["RustVersion"].as_str().is_some_and(|r| r.starts_with("rustc ")), "{v}");
     assert_eq!(v["Client"]["Os"], "linux");
+    // Go templates over the same fields, as Docker's -f.
+    assert_eq!(env.ok(&["info", "-f", "{{.Containers}} {{.Driver}}"]).trim(), "2 overlay2");
+    assert_eq!(env.ok(&["version", "-f", "{{.Client.Version}}"]).trim(), env!("CARGO_PKG_VERSION"));
+    let o = env.run(&["info", "-f", "{{.Containers"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
     let text = env.ok(&["version"]);
     assert!(text.contains(&format!("Version:      {}", env!("CARGO_PKG_VERSION"))), "{text}");
     env.finish();

@@ -346,6 +346,13 @@ fn stats_reads_the_cgroup() {
     assert_eq!(rows[1]["NetIO"], "0B / 0B");
     let tpl = env.ok(&["stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", "idle"]);
     assert_eq!(tpl, "idle:1\n");
+    // The same template engine as ps: pipelines, and `table` for Docker's headers.
+    let tpl = env.ok(&["stats", "--no-stream", "--format", "table {{.Name | upper}}\t{{.PIDs}}", "idle"]);
+    let lines: Vec<&str> = tpl.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("PIDS"), "{tpl}");
+    assert!(lines[1].starts_with("IDLE") && lines[1].trim_end().ends_with('1'), "{tpl}");
+    let o = env.run(&["stats", "--no-stream", "--format", "{{.Nope}}", "idle"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
     let o = env.run(&["stats", "--no-stream", "--format", "yaml"]);
     assert_eq!(o.code, 125);
     assert!(o.stderr.contains("yaml"));

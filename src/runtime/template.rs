@@ -642,13 +642,14 @@ impl Exec {
                         None => return err(format!("undefined variable: {n}")),
                     },
                 };
-                if self.header && var.is_none() {
-                    if let Some(first) = path.first() {
-                        return Ok(match base.get(first) {
-                            Some(h) => h.clone(),
-                            None => Value::String(first.to_uppercase()),
-                        });
-                    }
+                if self.header
+                    && var.is_none()
+                    && let Some(first) = path.first()
+                {
+                    return Ok(match base.get(first) {
+                        Some(h) => h.clone(),
+                        None => Value::String(first.to_uppercase()),
+                    });
                 }
                 let shown = format!("{}.{}", var.clone().unwrap_or_default(), path.join("."));
                 self.walk(base, path, &shown)
