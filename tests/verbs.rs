@@ -365,7 +365,9 @@ fn exec_detached_returns_at_once_and_runs_on() {
     let env = Env::new();
     env.ok(&["run", "-d", "--name", "e", "sleep", "100"]);
     let t = Instant::now();
-    let o = env.ok(&["exec", "-d", "e", "sh", "-c", "echo hidden; sleep 1; echo done > /marker"]);
+    // It writes after exec has returned: its output must not be a pipe to the gone CLI.
+    let o =
+        env.ok(&["exec", "-d", "e", "sh", "-c", "sleep 0.3; echo hidden; sleep 0.7; echo done > /marker"]);
     assert!(t.elapsed() < Duration::from_millis(900), "returned at once: {:?}", t.elapsed());
     assert_eq!(o, "", "its output is discarded");
     assert!(
